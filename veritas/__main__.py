@@ -1,0 +1,5 @@
+import sys
+
+from veritas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""The audit child process (internal; started by ``AuditRunner``, not by people).
+
+    python -m veritas.child URL --tier TIER --audit-id ID [--ipc stdout|queue]
+
+With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
+``{"address": …, "authkey": "<hex>", "maxsize": N, "put_timeout": S}``. The authkey travels
+this way so that it is never on a command line nor in the environment, where the child's own
+children (a browser, say) would inherit it.
+
+Exit codes: 0 the audit completed, 1 it ended in ``audit_error``, 2 bad arguments,
+3 the audit code raised (reported as ``audit_error`` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+
+from veritas.emitter import Emitter, claim_stdout
+from veritas.queuesender import QueueFailure, QueueSender
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m veritas.child", description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--tier", default="quick_scan")
+    parser.add_argument("--audit-id", required=True)
+    parser.add_argument("--ipc", choices=("stdout", "queue"), default="stdout")
+    return parser.parse_args(argv)
+
+
+def _connect_queue() -> QueueSender:
+    line = sys.stdin.buffer.readline()
+    try:
+        spec = json.loads(line)
+        address = spec["address"]
+        if isinstance(address, list):
+            address = tuple(address)
+        return QueueSender(
+            address,
+            bytes.fromhex(spec["authkey"]),
+            maxsize=int(spec["maxsize"]),
+            put_timeout=float(spec["put_timeout"]),
+        )
+    except QueueFailure:
+        raise
+    except Exception as exc:
+        raise QueueFailure(f"handshake: {type(exc).__name__}: {exc}") from None
+
+
+def run_target(url: str, tier: str, emitter: Emitter) -> None:
+    """Run what *url* names: a ``synthetic:`` stream, or a real audit."""
+    if url.startswith("synthetic:"):
+        from veritas.synthetic import run_synthetic
+
+        run_synthetic(url, emitter)
+    else:
+        from veritas.engine import run_audit
+
+        run_audit(url, tier, emitter)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    stdout = claim_stdout()
+    args = _parse(argv)
+    queue: QueueSender | None = None
+    failover: str | None = None
+    if args.ipc == "queue":
+        try:
+            queue = _connect_queue()
+        except QueueFailure as exc:
+            failover = exc.reason
+    sys.stdin.close()
+    emitter = Emitter(args.audit_id, stdout, queue)
+    if failover is not None:
+        emitter.fail_over(failover)
+    code = 0
+    try:
+        run_target(args.url, args.tier, emitter)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        emitter.emit(
+            "audit_error",
+            "complete",
+            pct=100.0,
+            detail=f"internal error: {type(exc).__name__}: {exc}",
+            summary={"error": {"kind": "internal", "type": type(exc).__name__}},
+        )
+        code = 3
+    emitter.close()
+    if code == 0 and emitter.last_type == "audit_error":
+        code = 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The ``veritas`` command line (parent side).
+
+    veritas audit URL [--tier T] [--use-queue-ipc | --use-stdout | --validate-ipc] [-v|-vv] [--json]
+    veritas rollout status [--json]
+
+Exit codes: 0 success; 1 the audit failed, timed out or crashed, or ``--validate-ipc`` found a
+difference; 2 bad arguments or settings (e.g. an invalid ``QUEUE_IPC_ROLLOUT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from veritas.events import ProgressEvent
+from veritas.metrics import MetricsStore
+from veritas.mode import ConfigError, Mode, parse_rollout, select_mode
+from veritas.outcome import AuditOutcome
+from veritas.report_text import progress_line, summary_text
+from veritas.runner import AuditRunner
+
+TIERS = ("quick_scan", "standard_audit", "deep_forensic")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veritas",
+        description="Audit websites in a child process, over stdout lines or a bounded Queue.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser("audit", help="audit one URL (http, https or file)")
+    audit.add_argument("url")
+    audit.add_argument("--tier", choices=TIERS, default="quick_scan")
+    audit.add_argument(
+        "--validate-ipc",
+        action="store_true",
+        help="run both modes, compare them, print the verdict (exit 1 on mismatch)",
+    )
+    audit.add_argument(
+        "--use-queue-ipc", action="store_true", help="use the Queue (wins over --use-stdout)"
+    )
+    audit.add_argument("--use-stdout", action="store_true", help="use stdout marker lines")
+    audit.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    audit.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (IPC detail)"
+    )
+    rollout = sub.add_parser("rollout", help="rollout figures from the metrics store")
+    rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True)
+    status = rollout_sub.add_parser("status", help="current stage, mode usage, fallbacks, latency")
+    status.add_argument("--json", action="store_true")
+    return parser
+
+
+def _ipc_json(outcome: AuditOutcome) -> dict[str, Any]:
+    return {
+        "mode_requested": outcome.mode_requested,
+        "mode_used": outcome.mode_used,
+        "fallback": outcome.fallback,
+        "fallback_reason": outcome.fallback_reason,
+        "events_by_transport": dict(outcome.events_by_transport),
+    }
+
+
+async def _audit_once(
+    args: argparse.Namespace, mode: Mode, out: TextIO | None, store: MetricsStore
+) -> tuple[AuditOutcome, list[ProgressEvent]]:
+    events: list[ProgressEvent] = []
+
+    async def send(event: ProgressEvent) -> None:
+        events.append(event)
+        if out is not None:
+            out.write("\r" + progress_line(event, mode))
+            out.flush()
+
+    runner = AuditRunner(args.url, tier=args.tier, mode=mode, timeout=args.timeout, metrics=store)
+    outcome = await runner.run(send)
+    if out is not None:
+        out.write("\n")
+    return outcome, events
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    decision = select_mode(args.url, use_queue_ipc=args.use_queue_ipc, use_stdout=args.use_stdout)
+    logging.getLogger("veritas").info("IPC mode %s", decision.describe())
+    bar = sys.stderr if sys.stderr.isatty() and not args.json else None
+    store = MetricsStore()
+    if args.validate_ipc:
+        return _cmd_validate(args, bar, store)
+    outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
+    if args.json:
+        print(
+            json.dumps(
+                {"state": outcome.final_state, "ipc": _ipc_json(outcome)}, ensure_ascii=False
+            )
+        )
+    else:
+        print(summary_text(outcome))
+    return 0 if outcome.state == "completed" else 1
+
+
+def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsStore) -> int:
+    from harness.observation import observe
+    from harness.verdict import judge_pair
+
+    async def both() -> list[tuple[AuditOutcome, list[ProgressEvent]]]:
+        return list(
+            await asyncio.gather(
+                _audit_once(args, "stdout", None, store), _audit_once(args, "queue", None, store)
+            )
+        )
+
+    (s_out, s_events), (q_out, q_events) = asyncio.run(both())
+    result = judge_pair(observe(s_out, s_events), observe(q_out, q_events))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "verdict": result.verdict,
+                    "reasons": result.reasons,
+                    "first_difference": result.first_difference,
+                    "stdout": _ipc_json(s_out),
+                    "queue": _ipc_json(q_out),
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        print(f"verdict: {result.verdict}")
+        for reason in result.reasons:
+            print(f"  {reason}")
+        if result.first_difference:
+            print("first difference:\n  " + result.first_difference.replace("\n", "\n  "))
+        for name, o in (("stdout", s_out), ("queue", q_out)):
+            print(
+                f"{name:>6}: {o.state}, {o.events} events, transports {o.events_by_transport}, "
+                f"{o.duration_s:.2f}s"
+            )
+    return 0 if result.verdict == "match" else 1
+
+
+def _cmd_rollout_status(args: argparse.Namespace) -> int:
+    stage = parse_rollout()
+    figures = {"stage": stage, **MetricsStore().status()}
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    print(f"stage (QUEUE_IPC_ROLLOUT): {stage:g}")
+    print(
+        f"audits: {figures['audits']}  by mode used: {figures['audits_by_mode']}  "
+        f"usage %: {figures['mode_usage_pct']}"
+    )
+    print(f"success rate: {figures['success_rate']}  fallbacks: {figures['fallbacks']}")
+    for reason, n in figures["fallback_reasons"].items():
+        print(f"  {n:>5} × {reason}")
+    print(
+        f"duration s p50/p99: {figures['duration_s']['p50']}/{figures['duration_s']['p99']}  "
+        f"event latency p99 ms (median audit / worst): "
+        f"{figures['latency_p99_ms']['p50']}/{figures['latency_p99_ms']['max']}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(getattr(args, "verbose", 0), logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "audit":
+            return _cmd_audit(args)
+        return _cmd_rollout_status(args)
+    except ConfigError as exc:
+        print(f"veritas: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

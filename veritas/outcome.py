@@ -1,0 +1,75 @@
+"""``AuditOutcome``: what one audit run reports about itself (parent side, plain data)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The *q*-th percentile (0–100), linear between closest ranks; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100.0
+    low = math.floor(k)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+@dataclass
+class AuditOutcome:
+    audit_id: str
+    url: str
+    tier: str
+    mode_requested: str
+    mode_used: str = "stdout"
+    #: completed (audit_complete delivered) | failed (audit_error) | timeout | crashed
+    state: str = "crashed"
+    fallback: bool = False
+    fallback_reason: str | None = None
+    queue_error: str | None = None
+    events_by_transport: dict[str, int] = field(default_factory=lambda: {"queue": 0, "stdout": 0})
+    duration_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    exit_code: int | None = None
+    final_state: dict[str, Any] | None = field(default=None, repr=False)
+    error: str | None = None
+    ipc_faults: list[str] = field(default_factory=list)
+    replayed: int = 0
+    malformed_lines: int = 0
+    stray_stdout_lines: int = 0
+    killed: int = 0
+    stderr_tail: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def events(self) -> int:
+        return sum(self.events_by_transport.values())
+
+    @property
+    def attested_transport(self) -> str:
+        """Which transport really delivered the events: queue, stdout, mixed or none."""
+        q, s = self.events_by_transport["queue"], self.events_by_transport["stdout"]
+        if q and s:
+            return "mixed"
+        return "queue" if q else ("stdout" if s else "none")
+
+    def latency_summary(self) -> dict[str, float]:
+        lat = self.latencies_ms
+        return {
+            "p50_ms": round(percentile(lat, 50), 3),
+            "p99_ms": round(percentile(lat, 99), 3),
+            "max_ms": round(max(lat), 3) if lat else 0.0,
+        }
+
+    def to_dict(self, *, with_state: bool = False) -> dict[str, Any]:
+        """Plain JSON-able data (latencies summarised; the final state only on request)."""
+        data = asdict(self)
+        data.pop("latencies_ms")
+        if not with_state:
+            data.pop("final_state")
+        data["events"] = self.events
+        data["attested_transport"] = self.attested_transport
+        data["latency"] = self.latency_summary()
+        return data

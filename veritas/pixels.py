@@ -1,0 +1,35 @@
+"""Pixel digests: screenshots are compared by what they show, never by their file bytes.
+
+``pixel_digest`` hashes the decoded image (mode, size and RGBA bytes), so two PNG encodings
+of the same pixels give the same digest and one changed pixel does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+from PIL import Image
+
+
+class ImageDecodeError(ValueError):
+    """Bytes that Pillow cannot decode as an image."""
+
+
+def decode_image(data: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # Pillow raises several unrelated types for bad input
+        raise ImageDecodeError(f"cannot decode image ({len(data)} bytes): {exc}") from None
+    return image
+
+
+def pixel_digest(data: bytes) -> str:
+    """``sha256:<hex>`` over the image's mode, its size and its pixels converted to RGBA."""
+    image = decode_image(data)
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    h = hashlib.sha256()
+    h.update(f"{image.mode}\0{image.width}x{image.height}\0".encode("ascii"))
+    h.update(rgba.tobytes())
+    return "sha256:" + h.hexdigest()

@@ -1,0 +1,43 @@
+"""Starting an audit child in its own process group and killing its whole tree (parent side)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import psutil
+
+
+def new_group_kwargs() -> dict[str, Any]:
+    """Popen keyword arguments that put the child (and its children) in a group of its own."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+def kill_tree(pid: int) -> int:
+    """Kill *pid* and every descendant; return how many processes were signalled.
+
+    Descendants are collected before the parent dies (afterwards they are re-parented and
+    no longer findable through it); on POSIX the process group is killed as well, which
+    also reaches descendants that were already orphaned.
+    """
+    victims: list[psutil.Process] = []
+    try:
+        root = psutil.Process(pid)
+        victims = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        pass
+    if sys.platform != "win32":
+        # The child leads its own session, so its process group id is its pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(victims, timeout=5)
+    return len(victims)

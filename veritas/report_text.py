@@ -1,0 +1,60 @@
+"""Human-readable text for the ``veritas`` CLI: the progress line and the closing summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veritas.events import ProgressEvent
+from veritas.outcome import AuditOutcome
+
+_BAR = 24
+
+
+def _clean(text: str, limit: int = 60) -> str:
+    """One printable line: control and line-separator characters become spaces."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def progress_line(event: ProgressEvent, mode: str) -> str:
+    filled = round(_BAR * event.pct / 100)
+    bar = "█" * filled + "·" * (_BAR - filled)
+    return f"[{bar}] {event.pct:5.1f}% {mode:<6} {event.phase:<8} {_clean(event.detail or event.type)}\x1b[K"
+
+
+def summary_text(outcome: AuditOutcome) -> str:
+    lines = [f"Audit of {outcome.url} ({outcome.tier}): {outcome.state}"]
+    state: dict[str, Any] = outcome.final_state or {}
+    judge = state.get("judge") or {}
+    if judge:
+        lines.append(
+            f"  trust score {judge.get('trust_score')}/100, risk {judge.get('risk_level')}"
+        )
+        if judge.get("explanation"):
+            lines.append(f"  {_clean(str(judge['explanation']), 200)}")
+    findings = state.get("findings") or []
+    if findings:
+        by_cat: dict[str, int] = {}
+        for f in findings:
+            by_cat[str(f.get("category"))] = by_cat.get(str(f.get("category")), 0) + 1
+        cats = ", ".join(
+            f"{c} {n}" for c, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        lines.append(f"  findings: {len(findings)} ({_clean(cats, 200)})")
+    pages = state.get("pages") or []
+    if pages:
+        lines.append(f"  pages audited: {len(pages)}")
+    shots = state.get("screenshots") or []
+    if shots:
+        lines.append(f"  screenshots: {len(shots)} (renderer {state.get('renderer', '?')})")
+    if outcome.error:
+        lines.append(f"  error: {_clean(outcome.error, 200)}")
+    fb = f", fell back: {outcome.fallback_reason}" if outcome.fallback else ""
+    lines.append(
+        f"  IPC: requested {outcome.mode_requested}, used {outcome.mode_used}{fb}; events "
+        f"queue {outcome.events_by_transport['queue']} / stdout "
+        f"{outcome.events_by_transport['stdout']}; {outcome.duration_s:.2f}s"
+    )
+    if outcome.ipc_faults:
+        lines.append(f"  IPC faults: {'; '.join(outcome.ipc_faults)}")
+    return "\n".join(lines)
