@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Sequence
 
 from veritas.emitter import Emitter, claim_stdout
+from veritas.faults import Fault, FaultSpecError, fault_from_env
 from veritas.queuesender import QueueFailure, QueueSender
 
 
@@ -32,18 +33,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _connect_queue() -> QueueSender:
+def _connect_queue(fault: Fault | None) -> QueueSender:
     line = sys.stdin.buffer.readline()
     try:
         spec = json.loads(line)
         address = spec["address"]
         if isinstance(address, list):
             address = tuple(address)
+        if fault is not None and fault.kind == "connect":
+            address = f"{address}-unreachable"
         return QueueSender(
             address,
             bytes.fromhex(spec["authkey"]),
             maxsize=int(spec["maxsize"]),
             put_timeout=float(spec["put_timeout"]),
+            sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
         )
     except QueueFailure:
         raise
@@ -66,11 +70,16 @@ def run_target(url: str, tier: str, emitter: Emitter) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     stdout = claim_stdout()
     args = _parse(argv)
+    try:
+        fault = fault_from_env()
+    except FaultSpecError as exc:
+        sys.stderr.write(f"veritas-child: error: {exc}\n")
+        return 2
     queue: QueueSender | None = None
     failover: str | None = None
     if args.ipc == "queue":
         try:
-            queue = _connect_queue()
+            queue = _connect_queue(fault)
         except QueueFailure as exc:
             failover = exc.reason
     sys.stdin.close()

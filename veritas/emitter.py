@@ -122,6 +122,7 @@ class Emitter:
 
     def _fail_over(self, reason: str) -> None:
         unsent: list[ProgressEvent] = []
+        connected = self._queue is not None
         if self._queue is not None:
             unsent = self._queue.abandon()
             self._queue = None
@@ -129,7 +130,14 @@ class Emitter:
         self.failover_reason = reason
         _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {self._seq}")
         self._stdout.write(
-            encode_control({"failover": reason, "at_seq": self._seq, "replayed": len(unsent)})
+            encode_control(
+                {
+                    "failover": reason,
+                    "at_seq": self._seq,
+                    "replayed": len(unsent),
+                    "connected": connected,
+                }
+            )
         )
         for event in unsent:
             self._write(event)

@@ -39,11 +39,14 @@ class QueueSender:
         *,
         maxsize: int = 1000,
         put_timeout: float = 10.0,
+        sever_after: int | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"QueueSender maxsize {maxsize} must be >= 1")
         self.maxsize = maxsize
         self.put_timeout = put_timeout
+        self._sever_after = sever_after  # test-only (veritas.faults): cut after this many
+        self._sent = 0
         try:
             self._conn: Connection = Client(address, authkey=authkey)
         except Exception as exc:
@@ -132,7 +135,7 @@ class QueueSender:
                 self._sending = list(self._buffer)
                 self._buffer.clear()
             try:
-                self._conn.send_bytes(encode_batch(self._sending))
+                self._send_batch()
             except Exception as exc:
                 with self._cond:
                     if self._failure is None:
@@ -148,6 +151,23 @@ class QueueSender:
                 if self._failure is None:
                     self._failure = f"end of stream failed: {type(exc).__name__}: {exc}"
                 self._cond.notify_all()
+
+    def _send_batch(self) -> None:
+        batch = self._sending
+        if self._sever_after is not None and self._sent + len(batch) > self._sever_after:
+            keep = max(0, self._sever_after - self._sent)
+            if keep:
+                self._conn.send_bytes(encode_batch(batch[:keep]))
+            with self._cond:
+                self._sending = batch[keep:]
+            self._sent += keep
+            reason = f"put failed: fault injection: severed after {self._sent} events"
+            with self._cond:
+                self._failure = reason
+            self._conn.close()
+            raise ConnectionAbortedError(reason)
+        self._conn.send_bytes(encode_batch(batch))
+        self._sent += len(batch)
 
     def _read_acks(self) -> None:
         try:

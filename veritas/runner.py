@@ -100,6 +100,7 @@ class _Run:
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.unacked = 0
         self.last_type: str | None = None
+        self.never_connected = False
 
     async def execute(self) -> AuditOutcome:
         started = time.monotonic()
@@ -198,7 +199,7 @@ class _Run:
                     # handshake, so a child that connected is seen as connected promptly.
                     assert self.server is not None
                     connected = self.server.connected
-                    if not await asyncio.to_thread(connected.wait, 1.0):
+                    if self.never_connected or not await asyncio.to_thread(connected.wait, 1.0):
                         break  # the child exited without ever connecting
                 get = asyncio.create_task(self.inbox.get())
                 done, _ = await asyncio.wait({get, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -229,6 +230,7 @@ class _Run:
     def _on_control(self, message: dict[str, Any]) -> None:
         if "failover" in message:
             self.merger.failed_over = True
+            self.never_connected = message.get("connected") is False
             self.outcome.fallback_reason = str(message["failover"])
             log.warning(
                 "audit %s: child failed over to stdout at seq %s: %s",
