@@ -30,6 +30,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tier", default="quick_scan")
     parser.add_argument("--audit-id", required=True)
     parser.add_argument("--ipc", choices=("stdout", "queue"), default="stdout")
+    parser.add_argument("--request-timeout", type=float, default=None)
     return parser.parse_args(argv)
 
 
@@ -55,7 +56,7 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
         raise QueueFailure(f"handshake: {type(exc).__name__}: {exc}") from None
 
 
-def run_target(url: str, tier: str, emitter: Emitter) -> None:
+def run_target(url: str, tier: str, emitter: Emitter, request_timeout: float | None) -> None:
     """Run what *url* names: a ``synthetic:`` stream, or a real audit."""
     if url.startswith("synthetic:"):
         from veritas.synthetic import run_synthetic
@@ -64,7 +65,10 @@ def run_target(url: str, tier: str, emitter: Emitter) -> None:
     else:
         from veritas.engine import run_audit
 
-        run_audit(url, tier, emitter)
+        if request_timeout is None:
+            run_audit(url, tier, emitter)
+        else:
+            run_audit(url, tier, emitter, request_timeout=request_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emitter.fail_over(failover)
     code = 0
     try:
-        run_target(args.url, args.tier, emitter)
+        run_target(args.url, args.tier, emitter, args.request_timeout)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         emitter.emit(

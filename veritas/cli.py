@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -68,7 +69,11 @@ def _ipc_json(outcome: AuditOutcome) -> dict[str, Any]:
 
 
 async def _audit_once(
-    args: argparse.Namespace, mode: Mode, out: TextIO | None, store: MetricsStore
+    args: argparse.Namespace,
+    mode: Mode,
+    out: TextIO | None,
+    store: MetricsStore,
+    audit_id: str | None = None,
 ) -> tuple[AuditOutcome, list[ProgressEvent]]:
     events: list[ProgressEvent] = []
 
@@ -78,7 +83,9 @@ async def _audit_once(
             out.write("\r" + progress_line(event, mode))
             out.flush()
 
-    runner = AuditRunner(args.url, tier=args.tier, mode=mode, timeout=args.timeout, metrics=store)
+    runner = AuditRunner(
+        args.url, tier=args.tier, mode=mode, timeout=args.timeout, metrics=store, audit_id=audit_id
+    )
     outcome = await runner.run(send)
     if out is not None:
         out.write("\n")
@@ -95,9 +102,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
     if args.json:
         print(
-            json.dumps(
-                {"state": outcome.final_state, "ipc": _ipc_json(outcome)}, ensure_ascii=False
-            )
+            json.dumps({"state": outcome.final_state, "ipc": _ipc_json(outcome)}, ensure_ascii=True)
         )
     else:
         print(summary_text(outcome))
@@ -108,10 +113,13 @@ def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsSt
     from harness.observation import observe
     from harness.verdict import judge_pair
 
+    audit_id = uuid.uuid4().hex[:12]  # the same id in both runs: the streams must be identical
+
     async def both() -> list[tuple[AuditOutcome, list[ProgressEvent]]]:
         return list(
             await asyncio.gather(
-                _audit_once(args, "stdout", None, store), _audit_once(args, "queue", None, store)
+                _audit_once(args, "stdout", None, store, audit_id),
+                _audit_once(args, "queue", None, store, audit_id),
             )
         )
 
@@ -127,7 +135,7 @@ def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsSt
                     "stdout": _ipc_json(s_out),
                     "queue": _ipc_json(q_out),
                 },
-                ensure_ascii=False,
+                ensure_ascii=True,
                 default=str,
             )
         )

@@ -128,12 +128,13 @@ class Emitter:
             self._queue = None
             self.sent["queue"] -= len(unsent)
         self.failover_reason = reason
-        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {self._seq}")
+        at_seq = unsent[0].seq if unsent else self._seq
+        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {at_seq}")
         self._stdout.write(
             encode_control(
                 {
                     "failover": reason,
-                    "at_seq": self._seq,
+                    "at_seq": at_seq,
                     "replayed": len(unsent),
                     "connected": connected,
                 }

@@ -59,6 +59,7 @@ class AuditRunner:
         env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         metrics: MetricsStore | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         if mode not in ("queue", "stdout"):
             raise ValueError(f"AuditRunner mode {mode!r} unknown; accepted: queue, stdout")
@@ -74,6 +75,7 @@ class AuditRunner:
         self.env = dict(os.environ if env is None else env)
         self.python = python
         self.metrics = metrics
+        self.request_timeout = request_timeout
 
     def __repr__(self) -> str:
         return f"<AuditRunner {self.audit_id} {self.mode} {self.url!r}>"
@@ -125,6 +127,8 @@ class _Run:
             "--ipc",
             ipc,
         ]
+        if self.r.request_timeout is not None:
+            argv += ["--request-timeout", str(self.r.request_timeout)]
         env = dict(self.r.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")

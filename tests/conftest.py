@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_metrics_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes metrics to its own database, never to the user's."""
+    path = tmp_path / "metrics.sqlite3"
+    monkeypatch.setenv("VERITAS_METRICS_DB", str(path))
+    for name in ("QUEUE_IPC_MODE", "QUEUE_IPC_ROLLOUT", "VERITAS_IPC_FAULT"):
+        monkeypatch.delenv(name, raising=False)
+    return path

@@ -1,0 +1,85 @@
+"""The ``veritas`` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+STREAM = "synthetic:?events=60&png=3&unicode=1"
+
+
+def veritas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "veritas", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
+
+
+def test_json_output_is_one_object_and_attests_the_transport() -> None:
+    q = veritas("audit", STREAM, "--use-queue-ipc", "--json")
+    s = veritas("audit", STREAM, "--use-stdout", "--json")
+    assert q.returncode == 0 and s.returncode == 0, q.stderr + s.stderr
+    qj, sj = json.loads(q.stdout), json.loads(s.stdout)
+    assert qj["state"] == sj["state"]
+    assert qj["ipc"]["events_by_transport"] == {"queue": 60, "stdout": 0}
+    assert qj["ipc"]["mode_used"] == "queue" and not qj["ipc"]["fallback"]
+    assert sj["ipc"]["events_by_transport"] == {"queue": 0, "stdout": 60}
+
+
+def test_validate_ipc_exits_zero_on_match() -> None:
+    done = veritas("audit", STREAM, "--validate-ipc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: match" in done.stdout
+
+
+def test_validate_ipc_is_inconclusive_when_the_queue_fails_over() -> None:
+    done = veritas("audit", STREAM, "--validate-ipc", env={"VERITAS_IPC_FAULT": "sever@10"})
+    assert done.returncode == 1
+    assert "verdict: inconclusive" in done.stdout and "not attested" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "name, value, fragment",
+    [
+        (
+            "QUEUE_IPC_ROLLOUT",
+            "2",
+            "QUEUE_IPC_ROLLOUT='2' is invalid; accepted: a number from 0.0 to 1.0",
+        ),
+        (
+            "QUEUE_IPC_MODE",
+            "turbo",
+            "QUEUE_IPC_MODE='turbo' is invalid; accepted: queue, stdout, fallback",
+        ),
+    ],
+)
+def test_bad_environment_is_exit_2_with_one_clear_line(
+    name: str, value: str, fragment: str
+) -> None:
+    done = veritas("audit", STREAM, env={name: value})
+    assert done.returncode == 2
+    assert fragment in done.stderr and "Traceback" not in done.stderr
+
+
+def test_rollout_status_reports_from_the_metrics_store() -> None:
+    veritas("audit", STREAM, "--use-queue-ipc", "--json")
+    veritas("audit", STREAM, "--use-queue-ipc", "--json", env={"VERITAS_IPC_FAULT": "connect"})
+    done = veritas("rollout", "status", "--json", env={"QUEUE_IPC_ROLLOUT": "0.25"})
+    status = json.loads(done.stdout)
+    assert status["stage"] == 0.25 and status["audits"] == 2
+    assert status["audits_by_mode"] == {"queue": 1, "stdout": 1}
+    assert status["fallbacks"] == 1
+
+
+def test_readable_summary_names_the_transport() -> None:
+    done = veritas("audit", STREAM, "--use-queue-ipc")
+    assert done.returncode == 0
+    assert "used queue" in done.stdout and "queue 60 / stdout 0" in done.stdout

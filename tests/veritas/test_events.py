@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from veritas.events import (
+    MARKER,
+    EventError,
+    MalformedLine,
+    ProgressEvent,
+    check_json_value,
+    decode_line,
+    encode_line,
+    validate_event,
+)
+
+TRICKY = "🛒 שלום مرحبا 日本語 é\u0301 z\u200bw \u2028\u2029 nul\x00 lone\ud800 \udfff end"
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _event(**kw: object) -> ProgressEvent:
+    base: dict[str, object] = dict(audit_id="a1", seq=3, type="finding", phase="vision")
+    base.update(kw)
+    return ProgressEvent(**base)  # type: ignore[arg-type]
+
+
+def test_round_trip_of_tricky_unicode_keeps_every_code_point() -> None:
+    event = _event(detail=TRICKY, summary={TRICKY: [TRICKY, 1, 2.5, None, True]}, data=b"\x00\xff")
+    line = encode_line(event)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1, "U+2028 and NUL must not split a line"
+    assert line.isascii()
+    assert decode_line(line) == event
+
+
+@given(
+    detail=st.text(),
+    summary=st.dictionaries(st.text(), json_values, max_size=5),
+    data=st.none() | st.binary(max_size=64),
+    pct=st.floats(min_value=0, max_value=100),
+    seq=st.integers(min_value=0, max_value=2**40),
+    timestamp=st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_round_trip_property(
+    detail: str,
+    summary: dict[str, object],
+    data: bytes | None,
+    pct: float,
+    seq: int,
+    timestamp: float,
+) -> None:
+    event = _event(detail=detail, summary=summary, data=data, pct=pct, seq=seq, timestamp=timestamp)
+    assert decode_line(encode_line(event)) == event
+
+
+def test_lines_of_several_megabytes_round_trip() -> None:
+    big = _event(type="screenshot", data=bytes(range(256)) * 20_000, detail="x" * 3_000_000)
+    line = encode_line(big)
+    assert len(line) > 8_000_000
+    assert decode_line(line) == big
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (MARKER + b"{not json", "invalid JSON"),
+        (MARKER + b"[1,2]", "exactly the event fields"),
+        (MARKER + json.dumps({"seq": 1}).encode(), "exactly the event fields"),
+        (b"PROGRESS:{}", "does not start"),
+        (MARKER + b"\xff\xfe", "invalid JSON"),
+    ],
+)
+def test_malformed_lines_raise_malformed_line(line: bytes, message: str) -> None:
+    with pytest.raises(MalformedLine, match=message):
+        decode_line(line)
+
+
+def test_bad_field_types_are_malformed() -> None:
+    good = json.loads(encode_line(_event())[len(MARKER) :])
+    for field, bad in [("seq", -1), ("seq", "1"), ("data", "!!"), ("summary", []), ("type", 3)]:
+        obj = dict(good, **{field: bad})
+        with pytest.raises(MalformedLine):
+            decode_line(MARKER + json.dumps(obj).encode())
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ((1, 2), "tuple"),
+        ({1: "a"}, "key 1"),
+        (float("nan"), "not finite"),
+        ({"a": {b"x"}}, "set"),
+        ([b"bytes"], "bytes"),
+    ],
+)
+def test_non_json_values_are_rejected(value: object, fragment: str) -> None:
+    with pytest.raises(EventError, match=fragment):
+        check_json_value({"v": value})
+
+
+def test_validate_event_names_what_is_accepted() -> None:
+    with pytest.raises(EventError, match="accepted"):
+        validate_event(_event(type="bogus"))
+    with pytest.raises(EventError, match="phase"):
+        validate_event(_event(phase="nowhere"))
+    with pytest.raises(EventError, match="pct"):
+        validate_event(_event(pct=101))

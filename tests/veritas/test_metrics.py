@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from veritas.metrics import MetricsStore, default_path
+from veritas.outcome import AuditOutcome
+
+
+def outcome(i: int, *, mode: str = "queue", fallback: bool = False) -> AuditOutcome:
+    o = AuditOutcome(
+        audit_id=f"a{i}",
+        url="https://x.example/",
+        tier="quick_scan",
+        mode_requested="queue",
+        mode_used=mode,
+        state="completed",
+        fallback=fallback,
+        fallback_reason="put timed out" if fallback else None,
+    )
+    o.events_by_transport = {"queue": 0 if fallback else 10, "stdout": 10 if fallback else 0}
+    o.latencies_ms = [1.0, 2.0, 30.0]
+    o.duration_s = 0.5
+    return o
+
+
+def test_concurrent_writers_lose_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    MetricsStore(path)
+
+    def writer(base: int) -> None:
+        store = MetricsStore(path)
+        for i in range(25):
+            store.record(outcome(base + i))
+
+    threads = [threading.Thread(target=writer, args=(100 * t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(MetricsStore(path).rows()) == 200
+
+
+def test_status_aggregates_modes_and_fallbacks(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / "m.sqlite3")
+    for i in range(3):
+        store.record(outcome(i))
+    store.record(outcome(9, mode="stdout", fallback=True))
+    status = store.status()
+    assert status["audits"] == 4
+    assert status["audits_by_mode"] == {"queue": 3, "stdout": 1}
+    assert status["mode_usage_pct"] == {"queue": 75.0, "stdout": 25.0}
+    assert status["fallbacks"] == 1 and status["fallback_reasons"] == {"put timed out": 1}
+    assert status["success_rate"] == 1.0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_database_is_user_only(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / "sub" / "m.sqlite3")
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def test_path_comes_from_the_environment(tmp_path: Path) -> None:
+    assert default_path({"VERITAS_METRICS_DB": str(tmp_path / "x.db")}) == tmp_path / "x.db"
+    assert (
+        default_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "veritas" / "metrics.sqlite3"
+    )
