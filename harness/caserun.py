@@ -79,8 +79,11 @@ def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) ->
     verdict = judge(control, candidate, noise, case.ignore, failover_case=case.failover)
     result = _result(case, url, control, candidate, noise, verdict)
     if verdict.verdict not in ("match", "ignored"):
+        runs = {"stdout": control, "queue": candidate}
+        runs.update({f"noise-{i}": n for i, n in enumerate(noise, 1)})
+        left, right = verdict.compared
         result["artifacts"] = write_artifacts(
-            artifact_dir / safe_name(case.id), control, candidate, verdict
+            artifact_dir / safe_name(case.id), (left, runs[left]), (right, runs[right]), verdict
         )
     result["timing"]["wall_s"] = round(time.perf_counter() - started, 3)
     return result
@@ -147,36 +150,42 @@ def _result(
 
 
 def write_artifacts(
-    where: Path, control: Observation, candidate: Observation, verdict: Judgement
+    where: Path,
+    left: tuple[str, Observation],
+    right: tuple[str, Observation],
+    verdict: Judgement,
 ) -> dict[str, Any]:
     """Both streams around the divergence, and every differing screenshot with a diff image."""
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files: dict[str, Any] = {"dir": where.name, "screenshots": []}
+    files: dict[str, Any] = {"dir": where.name, "sides": [left[0], right[0]], "screenshots": []}
     normalizer = Normalizer()
     index = verdict.difference.index if verdict.difference else 0
     lo = max(0, index - CONTEXT_EVENTS)
-    for name, obs in (("stdout", control), ("queue", candidate)):
+    for side, (name, obs) in (("left", left), ("right", right)):
         window = normalizer.events(obs.events)[lo : index + CONTEXT_EVENTS + 1]
         path = where / f"{name}-events.json"
         path.write_text(
             json.dumps(
-                {"first_index": lo, "events": window}, indent=1, ensure_ascii=True, default=repr
+                {"run": name, "first_index": lo, "events": window},
+                indent=1,
+                ensure_ascii=True,
+                default=repr,
             )
         )
-        files[f"{name}_events"] = path.name
-    for label in sorted(set(control.screenshots) | set(candidate.screenshots)):
-        a, b = control.screenshots.get(label), candidate.screenshots.get(label)
-        if a == b:
+        files[f"{side}_events"] = path.name
+    (lname, lobs), (rname, robs) = left, right
+    for label in sorted(set(lobs.screenshots) | set(robs.screenshots)):
+        if lobs.screenshots.get(label) == robs.screenshots.get(label):
             continue
-        entry: dict[str, Any] = {"label": label, "stdout": None, "queue": None, "diff": None}
+        entry: dict[str, Any] = {"label": label, "left": None, "right": None, "diff": None}
         stem = safe_name(label)
-        for side, obs in (("stdout", control), ("queue", candidate)):
+        for side, name, obs in (("left", lname, lobs), ("right", rname, robs)):
             if label in obs.images:
-                (where / f"{stem}-{side}.png").write_bytes(obs.images[label])
-                entry[side] = f"{stem}-{side}.png"
-        if label in control.images and label in candidate.images:
+                (where / f"{stem}-{name}.png").write_bytes(obs.images[label])
+                entry[side] = f"{stem}-{name}.png"
+        if label in lobs.images and label in robs.images:
             try:
-                diff = pixel_diff(control.images[label], candidate.images[label])
+                diff = pixel_diff(lobs.images[label], robs.images[label])
             except ValueError as exc:
                 entry["note"] = str(exc)
             else:

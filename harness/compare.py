@@ -66,12 +66,15 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, limit: int = 2000) -> Any:
+    """A value fit for a report: JSON-able, and long strings cut to *limit* characters."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else f"{value[:limit]}… ({len(value)} characters)"
     try:
-        canonical_json(value)
-        return value
+        text = canonical_json(value)
     except (TypeError, ValueError):
-        return repr(value)
+        return _jsonable(repr(value), limit)
+    return value if len(text) <= limit else _jsonable(text.decode("ascii"), limit)
 
 
 def first_difference(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> Difference | None:

@@ -94,23 +94,27 @@ def _case_detail(case: dict[str, Any], run_dir: Path) -> str:
         )
     artifacts = case.get("artifacts") or {}
     adir = run_dir / "cases" / str(artifacts.get("dir", ""))
+    sides = dict(zip(("left", "right"), artifacts.get("sides", ["stdout", "queue"]), strict=False))
     for shot in artifacts.get("screenshots", []):
         figs = []
-        for side in ("stdout", "queue", "diff"):
-            name = shot.get(side)
+        for key in ("left", "right", "diff"):
+            name = shot.get(key)
             if name and (adir / name).is_file():
+                caption = _e(sides.get(key, "changed pixels in red"))
                 figs.append(
-                    f'<figure><img alt="{_e(side)}" src="{_img(adir / name)}"><figcaption>{_e(side)}</figcaption></figure>'
+                    f'<figure><img alt="{caption}" src="{_img(adir / name)}">'
+                    f"<figcaption>{caption}</figcaption></figure>"
                 )
         parts.append(
             f"<h3>Screenshot {_e(shot['label'])}</h3><p class=meta>{_e(shot.get('note', ''))}</p>"
             f'<div class="shots">{"".join(figs)}</div>'
         )
-    for side in ("stdout", "queue"):
-        name = artifacts.get(f"{side}_events")
+    for key in ("left", "right"):
+        name = artifacts.get(f"{key}_events")
         if name and (adir / name).is_file():
             parts.append(
-                f"<h3>{side} events around the divergence</h3><pre>{_e((adir / name).read_text()[:20000])}</pre>"
+                f"<h3>{_e(sides.get(key, key))} events around the divergence</h3>"
+                f"<pre>{_e((adir / name).read_text()[:20000])}</pre>"
             )
     if case["screenshots"]["stdout"] and case["verdict"] in ("match", "ignored"):
         parts.append(

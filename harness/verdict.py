@@ -39,6 +39,8 @@ class Judgement:
     digests: dict[str, str] = field(default_factory=dict)
     normalization: dict[str, int] = field(default_factory=dict)
     compare_seconds: float = 0.0
+    #: The two runs the difference is between: stdout and queue, or stdout and a noise run.
+    compared: tuple[str, str] = ("stdout", "queue")
 
     @property
     def first_difference(self) -> str | None:
@@ -139,6 +141,7 @@ def _judge(
                 [f"noise: stdout runs differ from each other (control vs noise #{i})"],
                 diff,
                 digests=digests,
+                compared=("stdout", f"noise-{i}"),
             )
     if digests["queue"] == digests["stdout"]:
         return Judgement("match", digests=digests)

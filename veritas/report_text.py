@@ -25,7 +25,7 @@ def progress_line(event: ProgressEvent, mode: str) -> str:
 def summary_text(outcome: AuditOutcome) -> str:
     lines = [f"Audit of {outcome.url} ({outcome.tier}): {outcome.state}"]
     state: dict[str, Any] = outcome.final_state or {}
-    judge = state.get("judge") or {}
+    judge = state.get("verdict") or {}
     if judge:
         lines.append(
             f"  trust score {judge.get('trust_score')}/100, risk {judge.get('risk_level')}"
