@@ -1,6 +1,6 @@
 """Verdicts: one case's control (stdout) run, candidate (Queue) run and noise runs, judged.
 
-* ``inconclusive`` — a run timed out or crashed; the control runs differ among themselves
+* ``inconclusive`` — a run timed out, crashed or lost its browser (renderer fallback); the control runs differ among themselves
   (noise); the Queue run is not attested (its events did not all come over the Queue) unless
   the case is a failover case; the stdout run did not use stdout.
 * ``mismatch`` — the Queue run reported an IPC fault, or its normalized stream differs.
@@ -82,6 +82,11 @@ def _run_problems(name: str, obs: Observation) -> list[str]:
         problems.append(f"{name} run timed out")
     elif obs.state == "crashed":
         problems.append(f"{name} run crashed (exit code {obs.outcome.get('exit_code')})")
+    fallbacks = [e["detail"] for e in obs.events if e["step"] == "renderer_fallback"]
+    if fallbacks:  # the machine, not the transport: Chromium failed and Pillow drew instead
+        problems.append(
+            f"{name} run: Chromium failed for {len(fallbacks)} screenshots ({fallbacks[0]})"
+        )
     return problems
 
 

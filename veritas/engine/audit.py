@@ -18,7 +18,6 @@ a body cut at the size cap, are findings of a completed audit.
 from __future__ import annotations
 
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from veritas.engine import darkpatterns, graph, judge, render, screenshots, security
@@ -129,12 +128,17 @@ class _Audit:
         pages = [p for p in self.pages if p.ok]
         shots: list[dict[str, Any]] = []
         total = max(len(pages) * len(viewports), 1)
-        for page_index, page in enumerate(pages):
-            captured = self.capture(page, viewports, chromium, len(shots) / total)
-            for viewport, (png, used) in zip(viewports, captured, strict=True):
-                shots.append(
-                    self.screenshot(page, page_index, viewport, png, used, len(shots) / total)
-                )
+        camera = screenshots.Camera(chromium) if chromium is not None else None
+        try:
+            for page_index, page in enumerate(pages):
+                captured = self.capture(page, viewports, camera, len(shots) / total)
+                for viewport, (png, used) in zip(viewports, captured, strict=True):
+                    shots.append(
+                        self.screenshot(page, page_index, viewport, png, used, len(shots) / total)
+                    )
+        finally:
+            if camera is not None:
+                camera.close()
         found: list[Finding] = []
         for page in pages:
             assert page.doc is not None
@@ -156,27 +160,21 @@ class _Audit:
         self,
         page: Page,
         viewports: list[screenshots.Viewport],
-        chromium: str | None,
+        camera: screenshots.Camera | None,
         fraction: float,
     ) -> list[tuple[bytes, str]]:
-        """(PNG, renderer used) per viewport; Chromium takes one page's viewports concurrently."""
+        """(PNG, renderer used) per viewport; the built-in renderer when Chromium fails."""
         doc = page.doc
         assert doc is not None
         url = page.final_url
         results: list[bytes | str] = []
-        if chromium is not None:
+        if camera is not None:
             base = doc.base_url or url
-
-            def shoot(viewport: screenshots.Viewport) -> bytes | str:
+            for viewport in viewports:
                 try:
-                    return screenshots.settled_chromium_screenshot(
-                        chromium, page.html, base, viewport
-                    )
+                    results.append(camera.shoot(page.html, base, viewport))
                 except (OSError, RuntimeError) as exc:
-                    return str(exc)
-
-            with ThreadPoolExecutor(max_workers=len(viewports)) as pool:
-                results = list(pool.map(shoot, viewports))
+                    results.append(str(exc))
         out: list[tuple[bytes, str]] = []
         for i, viewport in enumerate(viewports):
             result = results[i] if results else ""

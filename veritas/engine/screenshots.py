@@ -7,7 +7,11 @@ and ``--host-resolver-rules`` keeps every sub-resource off the network except 12
 The file starts with a UTF-8 byte-order mark, which outranks any ``<meta charset>``, because
 the text was decoded once already.
 
-One launch per page and viewport: measured about 0.5-0.8 s each on the development machine.
+``Camera`` keeps one browser per audit and drives it over the DevTools pipe (``cdp.py``), with
+scripts disabled: a screenshot shows the page as delivered (what the other phases audited, and
+what the Pillow renderer draws), a hostile page runs no code, and no timer can make two captures
+differ. Where that pipe is unavailable (Windows) each shot is one ``--screenshot`` launch
+(about 0.5-0.8 s) with scripts on virtual time.
 """
 
 from __future__ import annotations
@@ -21,13 +25,35 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 RENDERERS = ("auto", "chromium", "pillow")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_TIMEOUT = 30.0
 VIRTUAL_TIME_MS = 2000
 _DOCTYPE = re.compile(r"\A(\ufeff?\s*(?:<!--.*?-->\s*)*<!doctype[^>]*>)", re.I | re.S)
+
+
+#: Flags for every Chromium the engine starts.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+    # Paint every tile before a capture: without these a loaded machine sometimes captured
+    # the window before its last rows were rasterized (a blank strip at the bottom).
+    "--run-all-compositor-stages-before-draw",
+    "--disable-partial-raster",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+)
 
 
 class RendererError(Exception):
@@ -107,23 +133,9 @@ def chromium_screenshot(
             handle.write(page_file_text(page_html, base_url))
         args = [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            # Paint every tile before the capture: without these, a loaded machine sometimes
-            # captures the window before its last rows are rasterized (seen as a blank strip).
-            "--run-all-compositor-stages-before-draw",
-            "--disable-partial-raster",
+            *CHROMIUM_FLAGS,
             # Timers run on virtual time: a countdown shows the same value however slow the host.
             f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
             f"--user-data-dir={profile}",
             f"--screenshot={shot_path}",
             f"--window-size={viewport.width},{viewport.height}",
@@ -176,21 +188,52 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
 MAX_CAPTURES = 4
 
 
-def settled_chromium_screenshot(
-    chromium: str, page_html: str, base_url: str, viewport: Viewport
-) -> bytes:
-    """A Chromium capture confirmed by a second, pixel-identical one.
+class Camera:
+    """Takes an audit's Chromium screenshots: one browser over the DevTools pipe where the
+    platform allows it (about 0.1 s a shot), else one ``--screenshot`` launch per shot.
 
-    Under heavy load Chromium occasionally captures a window before it is fully painted.
-    An audit must be deterministic, so a capture counts only once two consecutive captures
-    agree pixel for pixel (at most ``MAX_CAPTURES``; then the last one is used).
+    A capture counts once a second capture of the same page is pixel-identical: an audit
+    must be deterministic even when the host is too busy to finish painting in time.
     """
-    from veritas.pixels import pixel_digest
 
-    previous = chromium_screenshot(chromium, page_html, base_url, viewport)
-    for _ in range(MAX_CAPTURES - 1):
-        current = chromium_screenshot(chromium, page_html, base_url, viewport)
-        if pixel_digest(current) == pixel_digest(previous):
-            return current
-        previous = current
-    return previous
+    def __init__(self, chromium: str) -> None:
+        self.chromium = chromium
+        self._session: Any = None
+
+    def shoot(self, page_html: str, base_url: str, viewport: Viewport) -> bytes:
+        from veritas.engine import cdp
+        from veritas.pixels import pixel_digest
+
+        grab: Callable[[], bytes]
+        if not cdp.SUPPORTED:  # pragma: no cover - Windows
+
+            def grab() -> bytes:
+                return chromium_screenshot(self.chromium, page_html, base_url, viewport)
+
+        else:
+            if self._session is None:
+                self._session = cdp.ChromiumSession(
+                    self.chromium, list(CHROMIUM_FLAGS), child_environment(), CHROMIUM_TIMEOUT
+                )
+            session = self._session
+            page = os.path.join(session.workdir, "page.html")
+            with open(page, "w", encoding="utf-8-sig", errors="surrogatepass") as handle:
+                handle.write(page_file_text(page_html, base_url))
+            try:
+                session.load(page, viewport.width, viewport.height, viewport.label == "mobile")
+            except Exception:
+                self.close()  # a broken browser is replaced for the next shot
+                raise
+            grab = session.capture
+        previous = grab()
+        for _ in range(MAX_CAPTURES - 1):
+            current = grab()
+            if pixel_digest(current) == pixel_digest(previous):
+                return current
+            previous = current
+        return previous
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None

@@ -1,0 +1,104 @@
+"""The ``harness`` command line (also ``python -m harness``).
+
+    harness review [RUN]            terminal summary of a stage run; exit 0 only if its gate passed
+    harness gate --to S             may the rollout advance to S now? exit 0 or 1 with reasons
+    harness advance --to S          gate, then append to reports/ROLLOUT.yaml and print the setting
+    harness merge RUN...            shard runs of one stage/commit/corpus into one report
+    harness nightly                 validate the current stage with xdist (what a schedule calls)
+    harness bench ipc [...]         transports side by side
+
+Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
+missing or corrupted report, a bad stage, a bad policy file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.gate import ReportError
+from harness.options import DEFAULT_REPORTS
+from harness.policy import PolicyError
+from veritas.mode import STAGES, ConfigError
+
+
+def _stage(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value not in STAGES:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a rollout stage; accepted: {', '.join(map(str, STAGES))}"
+        )
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness", description="Veritas IPC stage validation and rollout gate"
+    )
+    p.add_argument("--report-dir", type=Path, default=DEFAULT_REPORTS)
+    sub = p.add_subparsers(dest="command", required=True)
+    review = sub.add_parser("review", help="summarise a stage run (default: the latest)")
+    review.add_argument("run", nargs="?", type=Path)
+    gate = sub.add_parser("gate", help="may the rollout advance to a stage now?")
+    gate.add_argument("--to", type=_stage, required=True)
+    advance = sub.add_parser("advance", help="record an advance in the rollout ledger")
+    advance.add_argument("--to", type=_stage, required=True)
+    merge = sub.add_parser("merge", help="merge shard runs into one report")
+    merge.add_argument("runs", nargs="+", type=Path)
+    nightly = sub.add_parser("nightly", help="validate the current stage with xdist")
+    nightly.add_argument("--stage", type=_stage, default=None)
+    nightly.add_argument("-n", "--workers", default="auto")
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    ipc = bench_sub.add_parser("ipc", help="stdout, Queue and a raw pipe side by side")
+    ipc.add_argument("--events", type=int, default=20_000)
+    ipc.add_argument("--payload", choices=("small", "screenshot"), default="small")
+    ipc.add_argument("--rate", type=float, default=0.0, help="pace the child at R events/s")
+    ipc.add_argument("--repeats", type=int, default=5)
+    ipc.add_argument("--json", action="store_true")
+    return p
+
+
+def _bench_ipc(args: argparse.Namespace) -> int:
+    import yaml
+
+    from harness.bench import run_ipc_bench, table
+
+    if args.events < 2 or args.repeats < 1:
+        print("harness: error: --events must be >= 2 and --repeats >= 1", file=sys.stderr)
+        return 2
+    result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats)
+    out_dir = args.report_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-ipc-{args.payload}.yaml"
+    path.write_text(yaml.safe_dump(result, sort_keys=False))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(table(result))
+        print(f"written: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "bench":
+            return _bench_ipc(args)
+        from harness import ledger_cli
+
+        return ledger_cli.dispatch(args)
+    except (ReportError, PolicyError, ConfigError) as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
