@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from veritas.mode import Mode
 from veritas.runner import AuditRunner
 
 CONTEXT_EVENTS = 3  # events kept on each side of the first divergence
+FAILOVER_AT = 50  # a failover case's Queue run is cut after this many events
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
         events.append(event)
 
     timeout = settings.audit_timeout or max(120.0, case.timeout * 3 + 60.0)
+    env = dict(os.environ if settings.env is None else settings.env)
+    if case.failover and mode == "queue":
+        env["VERITAS_IPC_FAULT"] = f"sever@{FAILOVER_AT}"
     runner = AuditRunner(
         url,
         tier=case.tier,
@@ -57,7 +62,7 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
         timeout=timeout,
         audit_id=case.id,  # one id for every run of the case: the streams must be identical
         request_timeout=case.timeout,
-        env=settings.env,
+        env=env,
     )
     outcome = await runner.run(send)
     return observe(outcome, events)
@@ -123,6 +128,7 @@ def _result(
         "id": case.id,
         "tier": case.tier,
         "tags": list(case.tags),
+        "failover": case.failover,
         "url": url,
         "verdict": verdict.verdict,
         "reasons": verdict.reasons,

@@ -27,7 +27,9 @@ def evaluate_run(report: dict[str, Any], policy: StagePolicy) -> dict[str, Any]:
             f"{t['inconclusive']} inconclusive (at most {policy.max_inconclusive} allowed)"
         )
     unattested = [
-        c["id"] for c in report["cases"] if c["runs"]["queue"]["attested_transport"] != "queue"
+        c["id"]
+        for c in report["cases"]
+        if c["runs"]["queue"]["attested_transport"] != "queue" and not c.get("failover")
     ]
     if unattested:
         reasons.append(

@@ -28,7 +28,7 @@ class CorpusDirectory(pytest.Directory):
         try:
             corpus = state.load_corpus()
         except CorpusError as exc:
-            raise pytest.UsageError(f"corpus: {exc}") from None
+            raise self.CollectError(f"broken corpus: {exc}") from None
         for case in corpus.cases:
             if not in_shard(case.id, state.options.shard):
                 continue

@@ -129,6 +129,12 @@ class HarnessOptions:
                     f"accepted: {', '.join(map(str, STAGES))}"
                 )
         corpus = tuple(config.getoption("--corpus") or [DEFAULT_CORPUS])
+        for directory in corpus:
+            if not directory.is_dir():
+                raise pytest.UsageError(
+                    f"--corpus {str(directory)!r}: corpus directory does not exist "
+                    "(expected a directory with cases/ and sites/)"
+                )
         return cls(
             stage=stage,
             corpus=corpus,

@@ -122,6 +122,8 @@ def _judge(
         problems += _run_problems(f"noise #{i}", obs)
     if control.attested_transport != "stdout":
         problems.append(f"stdout run delivered over {control.attested_transport}")
+    if failover_case and not candidate.outcome.get("fallback"):
+        problems.append("failover case: the Queue run did not fail over")
     if candidate.attested_transport != "queue" and not failover_case:
         problems.append(
             f"Queue run not attested: events by transport {candidate.outcome['events_by_transport']}"

@@ -1,0 +1,146 @@
+"""The plugin end to end with pytester: the same verdicts without xdist, with -n 0 and -n 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+HARNESS_DIR = Path(__file__).resolve().parents[2] / "harness"
+pytest_plugins = ["pytester"]
+
+PAGE = """<!doctype html><html><head><title>Tiny shop</title></head><body>
+<h1>Tiny shop</h1><p>Only 2 left in stock! Reference {{random}}.</p></body></html>"""
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    for site, dynamic in (("steady", False), ("moving", True)):
+        (root / "sites" / site).mkdir(parents=True)
+        (root / "sites" / site / "index.html").write_text(
+            PAGE.replace("{{random}}", "R-1") if not dynamic else PAGE
+        )
+        rules = "rules:\n  - match: /\n    dynamic: [random]\n" if dynamic else "rules: []\n"
+        (root / "sites" / site / "site.yaml").write_text(f"description: test site\n{rules}")
+    cases = root / "cases"
+    cases.mkdir()
+    (cases / "steady.yaml").write_text(
+        "id: steady\nsite: steady\ntier: quick_scan\ntags: [clean]\n"
+    )
+    (cases / "moving.yaml").write_text(
+        "id: moving\nsite: moving\ntier: quick_scan\ntags: [nondeterministic]\n"
+        "ignore:\n  - name: reference\n    reason: random per request\n"
+        "    paths: ['events[*].**', 'final.**']\n    pattern: '[0-9a-f]{16}'\n"
+        "  - name: derived\n    reason: hash and pixels of the changing text\n"
+        "    paths: ['events[*].**.text_sha256', 'final.**.text_sha256', 'events[type=screenshot].data',"
+        " 'events[type=screenshot].summary.digest', 'final.screenshots[*].digest']\n"
+    )
+    return root
+
+
+@pytest.fixture(params=[("-p", "no:xdist"), ("-n", "0"), ("-n", "2")], ids=["no-xdist", "n0", "n2"])
+def xdist_args(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    return tuple(request.param)
+
+
+def _run(pytester: pytest.Pytester, corpus: Path, reports: Path, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        str(HARNESS_DIR),
+        "--stage",
+        "0.25",
+        "--corpus",
+        str(corpus),
+        "--report-dir",
+        str(reports),
+        "-p",
+        "no:cacheprovider",
+        *args,
+    )
+
+
+def test_verdicts_are_the_same_every_way(
+    pytester: pytest.Pytester,
+    corpus: Path,
+    tmp_path: Path,
+    xdist_args: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    reports = tmp_path / "reports"
+    result = _run(pytester, corpus, reports, *xdist_args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*stage 0.25: 2 cases — 1 match, 1 ignored, 0 mismatch, 0 inconclusive*"]
+    )
+    (run,) = list((reports / "stage-0.25").iterdir())
+    report = yaml.safe_load((run / "report.yaml").read_text())
+    assert {c["id"]: c["verdict"] for c in report["cases"]} == {
+        "steady": "match",
+        "moving": "ignored",
+    }
+    assert report["totals"]["queue_attested"] == 2
+    assert {c["runs"]["queue"]["attested_transport"] for c in report["cases"]} == {"queue"}
+    assert (run / "index.html").is_file() and (run / "summary.md").is_file()
+
+
+def test_without_its_ignore_rule_the_nondeterministic_case_is_inconclusive(
+    pytester: pytest.Pytester, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    case = corpus / "cases" / "moving.yaml"
+    case.write_text(case.read_text().split("ignore:")[0])
+    result = _run(pytester, corpus, tmp_path / "r", "-k", "moving")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*case moving: INCONCLUSIVE*", "*noise: stdout runs differ*", "*repro:*"]
+    )
+
+
+def test_a_silent_fallback_fails_the_case(
+    pytester: pytest.Pytester, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    monkeypatch.setenv("VERITAS_IPC_FAULT", "connect")
+    result = _run(pytester, corpus, tmp_path / "r", "-k", "steady")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Queue run not attested*"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("--stage", "0.3"),
+            "*--stage '0.3' is not a rollout stage; accepted: 0.1, 0.25, 0.5, 0.75, 1.0*",
+        ),
+        (("--shard", "3/2"), "*--shard '3/2' is invalid*"),
+        (("--corpus", "/nonexistent-corpus"), "*corpus directory does not exist*"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    result = pytester.runpytest_subprocess(str(HARNESS_DIR), "-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_a_broken_case_file_fails_collection_loudly(
+    pytester: pytest.Pytester, corpus: Path, tmp_path: Path
+) -> None:
+    (corpus / "cases" / "steady.yaml").write_text(
+        "id: steady\nsite: steady\ntier: warp_speed\ntags: [x]\n"
+    )
+    result = _run(pytester, corpus, tmp_path / "r")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*broken corpus:*steady.yaml*tier*warp_speed*"])
+
+
+def test_shards_cover_the_corpus_once() -> None:
+    from harness.items import in_shard
+
+    ids = [f"case-{i}" for i in range(200)]
+    owners = [[k for k in range(1, 4) if in_shard(i, (k, 3))] for i in ids]
+    assert all(len(o) == 1 for o in owners)
