@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -86,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             queue = _connect_queue(fault)
         except QueueFailure as exc:
             failover = exc.reason
-    sys.stdin.close()
+    # Done with stdin (it held the handshake): point fd 0 at the null device rather than
+    # closing it, so no later file or pipe is handed fd 0 by accident.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     emitter = Emitter(args.audit_id, stdout, queue)
     if failover is not None:
         emitter.fail_over(failover)

@@ -34,6 +34,14 @@ _TRAMPOLINE = (
 )
 
 
+def _high_fd(fd: int) -> int:
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
 class CDPError(RuntimeError):
     pass
 
@@ -46,8 +54,11 @@ class ChromiumSession:
             raise CDPError("the DevTools pipe is POSIX-only here")
         self.timeout = timeout
         self.workdir = tempfile.mkdtemp(prefix="veritas-cdp-")
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
+        # Every end above the standard streams: with fd 0 closed, os.pipe() can return 0,
+        # which Popen's stdin redirection would then overwrite in the child.
+        to_child_r, self._to_child, self._from_child, from_child_w = (
+            _high_fd(fd) for fd in (*os.pipe(), *os.pipe())
+        )
         argv = [
             sys.executable,
             "-I",
