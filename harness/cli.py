@@ -23,19 +23,14 @@ from pathlib import Path
 from harness.gate import ReportError
 from harness.options import DEFAULT_REPORTS
 from harness.policy import PolicyError
-from veritas.mode import STAGES, ConfigError
+from veritas.mode import ConfigError, parse_stage
 
 
 def _stage(raw: str) -> float:
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value not in STAGES:
-        raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a rollout stage; accepted: {', '.join(map(str, STAGES))}"
-        )
-    return value
+        return parse_stage(raw)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from veritas.mode import STAGES, ConfigError, parse_rollout
+from veritas.mode import STAGES, ConfigError, parse_rollout, parse_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "fixtures"
@@ -17,14 +17,9 @@ DEFAULT_REPORTS = ROOT / "reports"
 
 def stage_type(raw: str) -> float:
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value not in STAGES:
-        raise pytest.UsageError(
-            f"--stage {raw!r} is not a rollout stage; accepted: {', '.join(map(str, STAGES))}"
-        )
-    return value
+        return parse_stage(raw, "--stage")
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def shard_type(raw: str) -> tuple[int, int]:

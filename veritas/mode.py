@@ -37,6 +37,19 @@ class ModeDecision:
         return f"{self.mode} (bucket {self.bucket:.4f} vs rollout {self.rollout:g})"
 
 
+def parse_stage(raw: str, what: str = "stage") -> float:
+    """A rollout stage from text; ConfigError naming *what*, the value and the stages."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if value not in STAGES:
+        raise ConfigError(
+            f"{what} {raw!r} is not a rollout stage; accepted: {', '.join(map(str, STAGES))}"
+        )
+    return value
+
+
 def parse_rollout(env: Mapping[str, str] | None = None) -> float:
     env = os.environ if env is None else env
     raw = env.get("QUEUE_IPC_ROLLOUT")

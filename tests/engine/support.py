@@ -7,13 +7,14 @@ The site serves ``tests/engine/pages`` plus routes for each bad-input condition.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from veritas.engine import run_audit
-from veritas.events import ProgressEvent, validate_event
+from veritas.events import ProgressEvent
+from veritas.sinks import ListSink
 
 PAGES = Path(__file__).parent / "pages"
 PNG_BYTES = (
@@ -25,37 +26,10 @@ HUGE_BYTES = 5 * 1024 * 1024 + 100_000
 
 
 @dataclass
-class Collector:
-    """An ``EventSink`` that validates and keeps every event, as the emitter would send it."""
+class Collector(ListSink):
+    """A ``ListSink`` with shortcuts for assertions."""
 
-    events: list[ProgressEvent] = field(default_factory=list)
-
-    def emit(
-        self,
-        type: str,
-        phase: str,
-        *,
-        step: str = "",
-        pct: float = 0.0,
-        detail: str = "",
-        summary: dict[str, Any] | None = None,
-        data: bytes | None = None,
-    ) -> ProgressEvent:
-        event = ProgressEvent(
-            "test",
-            len(self.events),
-            type,
-            phase,
-            step,
-            pct,
-            detail,
-            summary or {},
-            data,
-            time.time(),
-        )
-        validate_event(event)
-        self.events.append(event)
-        return event
+    audit_id: str = "test"
 
     @property
     def last(self) -> ProgressEvent:

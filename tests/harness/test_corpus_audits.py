@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,31 +12,10 @@ from harness.expectations import check_expectations
 from harness.siteserver import SiteServer, serve_sites
 from veritas.engine import run_audit
 from veritas.events import ProgressEvent
+from veritas.sinks import ListSink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CASES = load_corpus([FIXTURES]).cases
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[ProgressEvent] = []
-
-    def emit(
-        self,
-        type: str,
-        phase: str,
-        *,
-        step: str = "",
-        pct: float = 0.0,
-        detail: str = "",
-        summary: dict[str, Any] | None = None,
-        data: bytes | None = None,
-    ) -> ProgressEvent:
-        event = ProgressEvent(
-            "t", len(self.events), type, phase, step, pct, detail, summary or {}, data
-        )
-        self.events.append(event)
-        return event
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +30,7 @@ def test_case_meets_its_expectations(
     case: Case, server: SiteServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VERITAS_RENDERER", "pillow")
-    sink = Collector()
+    sink = ListSink()
     run_audit(case.target_url(server), case.tier, sink, request_timeout=case.timeout)
     assert check_expectations(case, sink.events) == []
 

@@ -1,0 +1,46 @@
+"""``ListSink``: an in-process ``EventSink`` that validates and keeps every event.
+
+For running the engine without a child process (tests, corpus sanity checks): events get
+``seq`` and ``timestamp`` the way the child's emitter would give them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from veritas.events import ProgressEvent, validate_event
+
+
+@dataclass
+class ListSink:
+    audit_id: str = "in-process"
+    events: list[ProgressEvent] = field(default_factory=list)
+
+    def emit(
+        self,
+        type: str,
+        phase: str,
+        *,
+        step: str = "",
+        pct: float = 0.0,
+        detail: str = "",
+        summary: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> ProgressEvent:
+        event = ProgressEvent(
+            self.audit_id,
+            len(self.events),
+            type,
+            phase,
+            step,
+            pct,
+            detail,
+            {} if summary is None else summary,
+            data,
+            time.time(),
+        )
+        validate_event(event)
+        self.events.append(event)
+        return event
