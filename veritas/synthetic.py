@@ -124,7 +124,9 @@ def run_synthetic(url: str, sink: EventSink) -> None:
                 step=f"shot-{i}",
                 pct=pct,
                 summary={"label": f"shot-{i}"},
-                data=payload,
+                # A distinct object per event, as real screenshots are: pickle would send
+                # one shared bytes object only once per batch and flatter the Queue.
+                data=(i.to_bytes(8, "big") + payload[8:])[: len(payload)],
             )
         else:
             kind = kinds[i % len(kinds)]
