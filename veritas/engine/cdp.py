@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ def _high_fd(fd: int) -> int:
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(fd)
     return moved
+
+
+#: Under load, Page.captureScreenshot sometimes waited forever with these (a capture already
+#: forces a fresh frame, and the camera confirms each shot with a second one).
+_NOT_FOR_SESSIONS = ("--run-all-compositor-stages-before-draw", "--disable-partial-raster")
+#: A page nobody looks at must still paint when asked to.
+_SESSION_FLAGS = (
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+)
+
+
+def session_flags(flags: Sequence[str]) -> list[str]:
+    return [f for f in flags if f not in _NOT_FOR_SESSIONS] + list(_SESSION_FLAGS)
 
 
 class CDPError(RuntimeError):
@@ -139,7 +155,7 @@ class ChromiumSession:
             data = data[written:]
         deadline = time.monotonic() + self.timeout
         while True:
-            reply = self._read(deadline)
+            reply = self._read(deadline, method)
             if reply.get("id") == message["id"]:
                 if "error" in reply:
                     raise CDPError(f"{method}: {reply['error'].get('message')}")
@@ -156,13 +172,13 @@ class ChromiumSession:
                     del self._events[: i + 1]
                     return event
             self._events.clear()
-            self._events.append(self._read(deadline))
+            self._events.append(self._read(deadline, f"waiting for {method}"))
 
-    def _read(self, deadline: float) -> dict[str, Any]:
+    def _read(self, deadline: float, doing: str) -> dict[str, Any]:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise CDPError(f"Chromium did not answer within {self.timeout:g} s")
+                raise CDPError(f"Chromium did not answer within {self.timeout:g} s ({doing})")
             ready, _, _ = select.select([self._from_child], [], [], left)
             if ready:
                 chunk = os.read(self._from_child, 1 << 20)

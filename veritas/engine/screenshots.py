@@ -213,7 +213,10 @@ class Camera:
         else:
             if self._session is None:
                 self._session = cdp.ChromiumSession(
-                    self.chromium, list(CHROMIUM_FLAGS), child_environment(), CHROMIUM_TIMEOUT
+                    self.chromium,
+                    list(cdp.session_flags(CHROMIUM_FLAGS)),
+                    child_environment(),
+                    CHROMIUM_TIMEOUT,
                 )
             session = self._session
             page = os.path.join(session.workdir, "page.html")
