@@ -30,8 +30,11 @@ def summary_text(outcome: AuditOutcome) -> str:
         lines.append(
             f"  trust score {judge.get('trust_score')}/100, risk {judge.get('risk_level')}"
         )
-        if judge.get("explanation"):
-            lines.append(f"  {_clean(str(judge['explanation']), 200)}")
+        explanation = judge.get("explanation")
+        for line in (
+            explanation if isinstance(explanation, list) else [explanation] if explanation else []
+        ):
+            lines.append(f"    {_clean(str(line), 200)}")
     findings = state.get("findings") or []
     if findings:
         by_cat: dict[str, int] = {}

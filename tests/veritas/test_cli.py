@@ -83,3 +83,23 @@ def test_readable_summary_names_the_transport() -> None:
     done = veritas("audit", STREAM, "--use-queue-ipc")
     assert done.returncode == 0
     assert "used queue" in done.stdout and "queue 60 / stdout 0" in done.stdout
+
+
+def test_json_state_of_a_real_audit_validates_against_the_schema() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "schema_check", root / "tests/engine/schema_check.py"
+    )
+    assert spec is not None and spec.loader is not None
+    schema_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schema_check)
+    page = (root / "tests/engine/pages/shop/index.html").as_uri()
+    done = veritas("audit", page, "--use-queue-ipc", "--json", env={"VERITAS_RENDERER": "pillow"})
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["ipc"]["events_by_transport"]["stdout"] == 0
+    schema = json.loads((root / "veritas/state_schema.json").read_text())
+    assert schema_check.validate(out["state"], schema) == []
