@@ -54,7 +54,7 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
     timeout = settings.audit_timeout or max(120.0, case.timeout * 3 + 60.0)
     env = dict(os.environ if settings.env is None else settings.env)
     if case.failover and mode == "queue":
-        env["VERITAS_IPC_FAULT"] = f"sever@{FAILOVER_AT}"
+        env.setdefault("VERITAS_IPC_FAULT", f"sever@{FAILOVER_AT}")
     runner = AuditRunner(
         url,
         tier=case.tier,

@@ -5,6 +5,7 @@
     harness advance --to S          gate, then append to reports/ROLLOUT.yaml and print the setting
     harness merge RUN...            shard runs of one stage/commit/corpus into one report
     harness nightly                 validate the current stage with xdist (what a schedule calls)
+    harness selftest [--json]       inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
 
 Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.gate import ReportError
-from harness.options import DEFAULT_REPORTS
+from harness.options import DEFAULT_CORPUS, DEFAULT_REPORTS
 from harness.policy import PolicyError
 from veritas.mode import ConfigError, parse_stage
 
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     nightly = sub.add_parser("nightly", help="validate the current stage with xdist")
     nightly.add_argument("--stage", type=_stage, default=None)
     nightly.add_argument("-n", "--workers", default="auto")
+    selftest = sub.add_parser("selftest", help="inject Queue faults; the harness must catch them")
+    selftest.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    selftest.add_argument("--case", default="clean_shop", help="corpus case to inject into")
+    selftest.add_argument("--json", action="store_true")
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ipc = bench_sub.add_parser("ipc", help="stdout, Queue and a raw pipe side by side")
@@ -82,11 +87,26 @@ def _bench_ipc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selftest(args: argparse.Namespace) -> int:
+    from harness.corpus import CorpusError
+    from harness.selftest import run_selftest, table
+
+    try:
+        result = run_selftest(args.corpus, args.case)
+    except (CorpusError, KeyError) as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else table(result))
+    return 0 if result["detection_rate"] == 1.0 and result["false_alarms"] == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "bench":
             return _bench_ipc(args)
+        if args.command == "selftest":
+            return _selftest(args)
         from harness import ledger_cli
 
         return ledger_cli.dispatch(args)

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Sequence
 
 from veritas.emitter import Emitter, claim_stdout
-from veritas.faults import Fault, FaultSpecError, fault_from_env
+from veritas.faults import Fault, FaultInjector, FaultSpecError, fault_from_env
 from veritas.queuesender import QueueFailure, QueueSender
 
 
@@ -50,6 +50,9 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
             maxsize=int(spec["maxsize"]),
             put_timeout=float(spec["put_timeout"]),
             sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
+            injector=FaultInjector(fault)
+            if fault is not None and fault.kind not in ("connect", "sever")
+            else None,
         )
     except QueueFailure:
         raise

@@ -1,19 +1,47 @@
 """Test-only fault injection into the child's Queue path (``VERITAS_IPC_FAULT``).
 
-Never set this in production: it exists so that tests and ``harness selftest`` can prove that
-failover loses nothing and that the harness catches a faulty transport. Accepted values:
+Never set this in production: it exists so that tests and ``harness selftest`` can prove
+that failover loses nothing and that the harness catches a faulty transport. Only events
+sent over the Queue are touched; stdout mode ignores it. Accepted values (K counts events
+sent over the Queue from 0; for ``pixel`` and ``truncate`` it counts events carrying data):
 
-  connect      the child cannot reach the Queue (it fails over before the first event)
-  sever@K      the Queue connection is cut after K events were sent over it
+  connect        the child cannot reach the Queue (it fails over before the first event)
+  sever@K        the Queue connection is cut after K events
+  drop@K         event K is never sent
+  dup@K          event K is sent twice
+  swap@K         events K and K+1 are sent in the wrong order
+  char@K         one character of event K's text changes
+  pixel@K        one pixel of the K-th screenshot changes
+  truncate@K     the K-th event with data loses the second half of it
+  delay@MS       every batch waits MS milliseconds before it is sent
+  crash@K        the child dies (exit 70) when event K is due
+  hang@K         the child stops forever when event K is due
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
+import time
 from dataclasses import dataclass
 
+from veritas.events import ProgressEvent
+
 ENV = "VERITAS_IPC_FAULT"
-KINDS = ("connect", "sever")
+KINDS = (
+    "connect",
+    "sever",
+    "drop",
+    "dup",
+    "swap",
+    "char",
+    "pixel",
+    "truncate",
+    "delay",
+    "crash",
+    "hang",
+)
 
 
 class FaultSpecError(ValueError):
@@ -31,17 +59,85 @@ def parse_fault(raw: str | None) -> Fault | None:
         return None
     kind, _, arg = raw.strip().partition("@")
     if kind not in KINDS:
-        raise FaultSpecError(f"{ENV}={raw!r} unknown; accepted: connect, sever@K")
+        raise FaultSpecError(
+            f"{ENV}={raw!r} unknown; accepted: connect, or K@N with K one of "
+            f"{', '.join(KINDS[1:])} (e.g. sever@10)"
+        )
     if kind == "connect":
         return Fault(kind)
     try:
         k = int(arg)
     except ValueError:
-        raise FaultSpecError(f"{ENV}={raw!r}: K must be an integer (e.g. sever@10)") from None
+        raise FaultSpecError(f"{ENV}={raw!r}: N must be an integer (e.g. {kind}@10)") from None
     if k < 0:
-        raise FaultSpecError(f"{ENV}={raw!r}: K must be >= 0")
+        raise FaultSpecError(f"{ENV}={raw!r}: N must be >= 0")
     return Fault(kind, k)
 
 
 def fault_from_env() -> Fault | None:
     return parse_fault(os.environ.get(ENV))
+
+
+def _one_pixel_changed(png: bytes) -> bytes:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    rgba = image.convert("RGBA")
+    r, g, b, a = rgba.getpixel((0, 0))  # type: ignore[misc]
+    rgba.putpixel((0, 0), ((r + 1) % 256, g, b, a))
+    out = io.BytesIO()
+    rgba.save(out, format="PNG")
+    return out.getvalue()
+
+
+class FaultInjector:
+    """Rewrites the stream of events the Queue sends (everything but connect and sever)."""
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+        self.index = 0  # events seen so far
+        self.with_data = 0  # events with data seen so far
+        self.held: ProgressEvent | None = None
+
+    def apply(self, batch: list[ProgressEvent]) -> list[ProgressEvent]:
+        kind, k = self.fault.kind, self.fault.k
+        if kind == "delay":
+            time.sleep(k / 1000)
+            return batch
+        out: list[ProgressEvent] = []
+        for event in batch:
+            i = self.index
+            self.index += 1
+            nth_data = self.with_data if event.data is not None else -1
+            if event.data is not None:
+                self.with_data += 1
+            if i == k and kind == "crash":
+                os._exit(70)
+            if i == k and kind == "hang":
+                while True:
+                    time.sleep(3600)
+            if i == k and kind == "drop":
+                continue
+            if i == k and kind == "swap":
+                self.held = event
+                continue
+            if i == k and kind == "char":
+                text = event.detail or event.step
+                changed = (chr(ord(text[0]) ^ 1) + text[1:]) if text else "!"
+                event = (
+                    dataclasses.replace(event, detail=changed)
+                    if event.detail or not event.step
+                    else dataclasses.replace(event, step=changed)
+                )
+            if nth_data == k and kind == "pixel" and event.type == "screenshot" and event.data:
+                event = dataclasses.replace(event, data=_one_pixel_changed(event.data))
+            if nth_data == k and kind == "truncate" and event.data:
+                event = dataclasses.replace(event, data=event.data[: len(event.data) // 2])
+            out.append(event)
+            if i == k and kind == "dup":
+                out.append(event)
+            if self.held is not None and i == k + 1:
+                out.append(self.held)
+                self.held = None
+        return out

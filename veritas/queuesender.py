@@ -20,6 +20,7 @@ from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from veritas.events import ProgressEvent
+from veritas.faults import FaultInjector
 from veritas.qwire import END, decode_ack, encode_batch
 
 
@@ -40,12 +41,14 @@ class QueueSender:
         maxsize: int = 1000,
         put_timeout: float = 10.0,
         sever_after: int | None = None,
+        injector: FaultInjector | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"QueueSender maxsize {maxsize} must be >= 1")
         self.maxsize = maxsize
         self.put_timeout = put_timeout
         self._sever_after = sever_after  # test-only (veritas.faults): cut after this many
+        self._injector = injector  # test-only (veritas.faults): corrupts what is sent
         self._sent = 0
         try:
             self._conn: Connection = Client(address, authkey=authkey)
@@ -166,8 +169,11 @@ class QueueSender:
                 self._failure = reason
             self._conn.close()
             raise ConnectionAbortedError(reason)
-        self._conn.send_bytes(encode_batch(batch))
-        self._sent += len(batch)
+        if self._injector is not None:
+            batch = self._injector.apply(batch)
+        if batch:
+            self._conn.send_bytes(encode_batch(batch))
+        self._sent += len(self._sending)
 
     def _read_acks(self) -> None:
         try:

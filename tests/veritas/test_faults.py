@@ -1,0 +1,68 @@
+"""The test-only fault injector: what each fault does to the Queue's stream."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from veritas.events import ProgressEvent
+from veritas.faults import FaultInjector, FaultSpecError, parse_fault
+from veritas.pixels import pixel_digest
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def stream() -> list[ProgressEvent]:
+    return [
+        ProgressEvent(
+            "a",
+            i,
+            "screenshot" if i % 2 else "log",
+            "vision",
+            detail=f"d{i}",
+            data=png() if i % 2 else None,
+        )
+        for i in range(8)
+    ]
+
+
+def run(spec: str, batches: tuple[slice, ...] = (slice(0, 3), slice(3, 8))) -> list[ProgressEvent]:
+    fault = parse_fault(spec)
+    assert fault is not None
+    injector = FaultInjector(fault)
+    events = stream()
+    return [e for part in batches for e in injector.apply(events[part])]
+
+
+def seqs(events: list[ProgressEvent]) -> list[int]:
+    return [e.seq for e in events]
+
+
+def test_drop_dup_swap_across_batches() -> None:
+    assert seqs(run("drop@4")) == [0, 1, 2, 3, 5, 6, 7]
+    assert seqs(run("dup@4")) == [0, 1, 2, 3, 4, 4, 5, 6, 7]
+    assert seqs(run("swap@2")) == [0, 1, 3, 2, 4, 5, 6, 7]  # K and K+1 in different batches
+
+
+def test_char_pixel_truncate_change_exactly_one_thing() -> None:
+    original = stream()
+    assert [e.detail for e in run("char@3")] == [e.detail if e.seq != 3 else "e3" for e in original]
+    pixel = run("pixel@1")  # the second event with data: seq 3
+    assert pixel_digest(pixel[3].data or b"") != pixel_digest(original[3].data or b"")
+    assert [e.data for i, e in enumerate(pixel) if i != 3] == [
+        e.data for e in original if e.seq != 3
+    ]
+    truncated = run("truncate@0")
+    assert len(truncated[1].data or b"") == len(original[1].data or b"") // 2
+
+
+@pytest.mark.parametrize("raw", ["explode@1", "drop", "drop@x", "dup@-1"])
+def test_bad_fault_specs_are_clear_errors(raw: str) -> None:
+    with pytest.raises(FaultSpecError, match="VERITAS_IPC_FAULT"):
+        parse_fault(raw)
