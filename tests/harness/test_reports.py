@@ -213,3 +213,25 @@ def test_merge_refuses_a_mix(tmp_path: Path) -> None:
     a, b = report(GOOD[:5]), report(GOOD[5:], stage=0.25)
     runs = [_store(tmp_path, a), _store(tmp_path, b)]
     assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 2
+
+
+def test_site_derived_file_names_never_leave_the_directory() -> None:
+    from harness.caserun import safe_name
+
+    for label in ("../../etc/passwd", "/abs/path", "a\\b", "..", "", "x" * 500, "日本語"):
+        name = safe_name(label)
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
+        assert 0 < len(name) <= 80
+    assert safe_name("a/b") != safe_name("a_b")  # no collisions through replacement
+
+
+def test_report_files_are_user_only(tmp_path: Path) -> None:
+    import os
+    import stat
+    import sys
+
+    if sys.platform == "win32":
+        pytest.skip("POSIX permissions")
+    write_files(tmp_path, report(GOOD))
+    for name in ("report.yaml", "index.html", "summary.md"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600

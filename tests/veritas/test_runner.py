@@ -153,7 +153,7 @@ def test_concurrent_runners_do_not_cross_talk() -> None:
         return await runner.run(send), got
 
     async def many() -> list[tuple[AuditOutcome, list[ProgressEvent]]]:
-        return list(await asyncio.gather(*(one(i) for i in range(8))))
+        return list(await asyncio.gather(*(one(i) for i in range(16))))
 
     for i, (outcome, events) in enumerate(asyncio.run(many())):
         assert outcome.state == "completed" and outcome.ipc_faults == []
