@@ -79,7 +79,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.collected or state.results:
         from harness.report import write_stage_report
 
-        state.report_path = write_stage_report(config, state)
+        state.report_path = write_stage_report(state)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from harness.gate import evaluate_run
@@ -78,7 +77,7 @@ def build_report(state: HarnessState, workers: int) -> dict[str, Any]:
     return report
 
 
-def write_stage_report(config: pytest.Config, state: HarnessState) -> Path:
+def write_stage_report(state: HarnessState) -> Path:
     started = time.perf_counter()
     workers = max(1, state.workers)
     report = build_report(state, workers)
