@@ -7,6 +7,7 @@
     harness nightly                 validate the current stage with xdist (what a schedule calls)
     harness selftest [--json]       inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
+    harness flakes --runs N         validate the corpus N times clean; any mismatch fails
 
 Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
 missing or corrupted report, a bad stage, a bad policy file).
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     selftest.add_argument("--case", default="clean_shop", help="corpus case to inject into")
     selftest.add_argument("--json", action="store_true")
+    flakes = sub.add_parser("flakes", help="validate the corpus N times clean, count non-matches")
+    flakes.add_argument("--runs", type=int, default=20)
+    flakes.add_argument("--stage", type=_stage, default=0.1)
+    flakes.add_argument("-n", "--workers", default="2")
+    flakes.add_argument("--corpus", type=Path, action="append", default=None)
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ipc = bench_sub.add_parser("ipc", help="stdout, Queue and a raw pipe side by side")
@@ -100,6 +106,25 @@ def _selftest(args: argparse.Namespace) -> int:
     return 0 if result["detection_rate"] == 1.0 and result["false_alarms"] == 0 else 1
 
 
+def _flakes(args: argparse.Namespace) -> int:
+    from harness.flakes import run_flakes, table
+
+    if args.runs < 1:
+        print(f"harness: error: --runs {args.runs}: must be >= 1", file=sys.stderr)
+        return 2
+    corpus = args.corpus or [DEFAULT_CORPUS]
+    missing = [c for c in corpus if not c.is_dir()]
+    if missing:
+        print(f"harness: error: --corpus {missing[0]}: no such directory", file=sys.stderr)
+        return 2
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out_dir = args.report_dir / "flakes" / stamp
+    result = run_flakes(args.runs, args.stage, args.workers, corpus, out_dir)
+    print(table(result))
+    print(f"written: {out_dir / 'flakes.yaml'}")
+    return 0 if result["mismatches"] == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -107,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bench_ipc(args)
         if args.command == "selftest":
             return _selftest(args)
+        if args.command == "flakes":
+            return _flakes(args)
         from harness import ledger_cli
 
         return ledger_cli.dispatch(args)
