@@ -1,13 +1,21 @@
 """The child's end of the Queue (runs in the child; standard library only).
 
 ``put`` never drops: it waits while ``maxsize`` events are in flight (accepted but not yet
-acknowledged by the parent), for at most ``put_timeout`` seconds. A feeder thread drains the
-local buffer and sends everything it holds as one batch, the way ``multiprocessing.Queue``'s
-feeder thread does, so a busy producer pays one round of framing per batch rather than per
-event, while a slow producer still sees each event sent at once.
+acknowledged by the parent), for at most ``put_timeout`` seconds.
 
-Locking: ``_cond`` guards ``_buffer``, ``_in_flight``, ``_failure`` and ``_closing``. The feeder
-is the only thread that sends; the ack thread is the only one that receives.
+Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
+
+* **Direct**: a small event put after a pause (nothing buffered, nothing being sent, the
+  previous put at least ``DIRECT_GAP`` ago) is sent by the putting thread itself. A slow
+  producer — the usual audit, a few events a second — then pays no thread hand-off, which
+  is what keeps the Queue's latency at or under a pipe write's.
+* **Feeder**: otherwise the event is buffered and a feeder thread sends everything buffered
+  as one batch, the way ``multiprocessing.Queue``'s feeder does, so a busy producer pays one
+  round of framing per batch rather than per event.
+
+Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_failure``
+and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
+receives.
 """
 
 from __future__ import annotations
@@ -22,6 +30,11 @@ from typing import Any
 from veritas.events import ProgressEvent
 from veritas.faults import FaultInjector
 from veritas.qwire import END, decode_ack, encode_batch
+
+#: A put this long after the previous one, with nothing buffered, is sent directly.
+DIRECT_GAP = 0.0005
+#: Larger events always go through the feeder (the producer must not block on a big send).
+DIRECT_MAX_BYTES = 64 * 1024
 
 
 class QueueFailure(Exception):
@@ -57,6 +70,9 @@ class QueueSender:
         self._cond = threading.Condition()
         self._buffer: collections.deque[ProgressEvent] = collections.deque()
         self._sending: list[ProgressEvent] = []
+        self._busy = False  # a thread (feeder or a direct put) is sending _sending
+        self._last_put = 0.0
+        self.sends = {"direct": 0, "feeder": 0}  # messages sent each way (for tests and benches)
         self._in_flight = 0  # buffered + being sent + sent and not yet acknowledged
         self._failure: str | None = None
         self._closing = False
@@ -86,9 +102,24 @@ class QueueSender:
                 self._cond.wait(left)
             if self._failure is not None:
                 raise QueueFailure(self._failure)
-            self._buffer.append(event)
             self._in_flight += 1
-            self._cond.notify_all()
+            now = time.monotonic()
+            direct = (
+                not self._busy
+                and not self._buffer
+                and now - self._last_put >= DIRECT_GAP
+                and len(event.data or b"") <= DIRECT_MAX_BYTES
+            )
+            self._last_put = now
+            if direct:
+                self._busy = True
+                self._sending = [event]
+            else:
+                self._buffer.append(event)
+                self._cond.notify_all()
+        if direct:
+            self.sends["direct"] += 1
+            self._transmit()  # a failure is recorded; the next put or close raises it
 
     def close(self) -> None:
         """Send everything, the end sentinel, and wait for the parent to acknowledge it all."""
@@ -119,6 +150,7 @@ class QueueSender:
             self._cond.notify_all()
         self._feeder.join(self.put_timeout)
         with self._cond:
+            self._cond.wait_for(lambda: not self._busy, self.put_timeout)
             unsent = [*self._sending, *self._buffer]
             self._sending = []
             self._buffer.clear()
@@ -129,7 +161,9 @@ class QueueSender:
     def _feed(self) -> None:
         while True:
             with self._cond:
-                while not self._buffer and self._failure is None and not self._closing:
+                while self._failure is None and (
+                    self._busy or (not self._buffer and not self._closing)
+                ):
                     self._cond.wait()
                 if self._failure is not None:
                     return
@@ -137,16 +171,10 @@ class QueueSender:
                     break
                 self._sending = list(self._buffer)
                 self._buffer.clear()
-            try:
-                self._send_batch()
-            except Exception as exc:
-                with self._cond:
-                    if self._failure is None:
-                        self._failure = f"put failed: {type(exc).__name__}: {exc}"
-                    self._cond.notify_all()
+                self._busy = True
+                self.sends["feeder"] += 1
+            if not self._transmit():
                 return  # _sending keeps the batch for abandon()
-            with self._cond:
-                self._sending = []
         try:
             self._conn.send_bytes(END)
         except Exception as exc:
@@ -154,6 +182,24 @@ class QueueSender:
                 if self._failure is None:
                     self._failure = f"end of stream failed: {type(exc).__name__}: {exc}"
                 self._cond.notify_all()
+
+    def _transmit(self) -> bool:
+        """Send ``_sending`` (the caller holds ``_busy``); False, recorded, if it failed."""
+        try:
+            self._send_batch()
+        except Exception as exc:
+            with self._cond:
+                if self._failure is None:
+                    self._failure = f"put failed: {type(exc).__name__}: {exc}"
+                self._busy = False
+                self._cond.notify_all()
+            return False
+        with self._cond:
+            self._sending = []
+            self._busy = False
+            if self._buffer or self._closing:
+                self._cond.notify_all()
+        return True
 
     def _send_batch(self) -> None:
         batch = self._sending

@@ -1,0 +1,117 @@
+"""The child's Queue end on its own: a slow producer sends directly, a burst is batched,
+and whichever path an event takes, the parent receives every event once and in order."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from multiprocessing.connection import Listener
+
+import pytest
+
+from veritas.events import ProgressEvent
+from veritas.queuesender import DIRECT_MAX_BYTES, QueueSender
+from veritas.qwire import END, decode_batch, encode_ack
+
+
+class Receiver:
+    """A minimal parent: receives batches, acknowledges them, records what came in."""
+
+    def __init__(self) -> None:
+        self.authkey = os.urandom(32)
+        self.listener = Listener(authkey=self.authkey)
+        self.batches: list[list[int]] = []
+        self.ended = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with self.listener.accept() as conn:
+            while (message := conn.recv_bytes()) != END:
+                events = decode_batch(message)
+                self.batches.append([e.seq for e in events])
+                conn.send_bytes(encode_ack(len(events)))
+            self.ended = True
+
+    @property
+    def seqs(self) -> list[int]:
+        return [s for batch in self.batches for s in batch]
+
+    def sender(self, **kwargs: object) -> QueueSender:
+        return QueueSender(self.listener.address, self.authkey, **kwargs)  # type: ignore[arg-type]
+
+    def close(self, wait: float = 10.0) -> None:
+        self.thread.join(wait)
+        self.listener.close()
+
+
+def event(seq: int, data: bytes | None = None) -> ProgressEvent:
+    return ProgressEvent("a", seq, "progress", "fetch", data=data)
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    return Receiver()
+
+
+def test_a_paced_producer_sends_each_event_directly(receiver: Receiver) -> None:
+    sender = receiver.sender()
+    for seq in range(20):
+        time.sleep(0.002)
+        sender.put(event(seq))
+    sender.close()
+    receiver.close()
+    assert sender.sends == {"direct": 20, "feeder": 0}
+    assert receiver.batches == [[seq] for seq in range(20)]
+    assert receiver.ended
+
+
+def test_a_burst_is_batched_by_the_feeder(receiver: Receiver) -> None:
+    sender = receiver.sender()
+    for seq in range(5000):
+        sender.put(event(seq))
+    sender.close()
+    receiver.close()
+    assert receiver.seqs == list(range(5000))
+    assert sender.sends["feeder"] > 0
+    assert sum(sender.sends.values()) == len(receiver.batches) < 5000
+
+
+def test_large_events_always_go_through_the_feeder(receiver: Receiver) -> None:
+    sender = receiver.sender()
+    for seq in range(3):
+        time.sleep(0.002)
+        sender.put(event(seq, b"x" * (DIRECT_MAX_BYTES + 1)))
+    sender.close()
+    receiver.close()
+    assert sender.sends["direct"] == 0
+    assert receiver.seqs == [0, 1, 2]
+
+
+def test_mixed_bursts_and_pauses_keep_order_under_backpressure(receiver: Receiver) -> None:
+    sender = receiver.sender(maxsize=7)
+    seq = 0
+    for burst in (1, 40, 1, 1, 300, 2, 1, 90):
+        time.sleep(0.003)
+        for _ in range(burst):
+            sender.put(event(seq))
+            seq += 1
+    sender.close()
+    receiver.close()
+    assert receiver.seqs == list(range(seq))
+    assert sender.sends["direct"] >= 4 and sender.sends["feeder"] >= 4
+
+
+def test_a_failed_direct_send_hands_the_event_back_for_failover(receiver: Receiver) -> None:
+    sender = receiver.sender(sever_after=2)
+    sender.put(event(0))
+    time.sleep(0.002)
+    sender.put(event(1))
+    time.sleep(0.002)
+    sender.put(event(2))  # severed: accepted, not sent
+    assert sender.sends["direct"] == 3
+    unsent = sender.abandon()
+    receiver.close(wait=0.5)  # a severed connection never sends the end of stream
+    assert [e.seq for e in unsent] == [2]
+    assert receiver.seqs == [0, 1]
