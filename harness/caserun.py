@@ -19,6 +19,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+from harness import compare
 from harness.corpus import Case
 from harness.normalize import Normalizer
 from harness.observation import Observation, observe
@@ -81,8 +82,10 @@ async def _run_all(case: Case, url: str, settings: RunSettings) -> list[Observat
 def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     control, candidate, *noise = asyncio.run(_run_all(case, url, settings))
+    deepdiff_before = compare.DEEPDIFF_CALLS
     verdict = judge(control, candidate, noise, case.ignore, failover_case=case.failover)
     result = _result(case, url, control, candidate, noise, verdict)
+    result["timing"]["deepdiff_calls"] = compare.DEEPDIFF_CALLS - deepdiff_before
     if verdict.verdict not in ("match", "ignored"):
         runs = {"stdout": control, "queue": candidate}
         runs.update({f"noise-{i}": n for i, n in enumerate(noise, 1)})

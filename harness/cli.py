@@ -7,6 +7,8 @@
     harness nightly                 validate the current stage with xdist (what a schedule calls)
     harness selftest [--json]       inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
+    harness bench harness [...]     what a validation costs; --scale 50,200 for growth
+    harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
     harness flakes --runs N         validate the corpus N times clean; any mismatch fails
 
 Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
@@ -69,22 +71,79 @@ def _parser() -> argparse.ArgumentParser:
     ipc.add_argument("--rate", type=float, default=0.0, help="pace the child at R events/s")
     ipc.add_argument("--repeats", type=int, default=5)
     ipc.add_argument("--json", action="store_true")
+    hb = bench_sub.add_parser("harness", help="wall, audit and harness time of a validation")
+    hb.add_argument("--corpus", type=Path, action="append", default=None)
+    hb.add_argument("-n", "--workers", default="2")
+    hb.add_argument(
+        "--scale", type=_sizes, default=[], help="also validate generated corpora of these sizes"
+    )
+    hb.add_argument("--json", action="store_true")
+    gen = sub.add_parser("gen-corpus", help="write a generated corpus of N cases")
+    gen.add_argument("--cases", type=int, required=True)
+    gen.add_argument("out", type=Path)
     return p
 
 
-def _bench_ipc(args: argparse.Namespace) -> int:
+def _sizes(raw: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in raw.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: expected comma-separated case counts >= 1, e.g. 50,200"
+        )
+    return sizes
+
+
+def _write_bench(args: argparse.Namespace, name: str, result: dict[str, object]) -> Path:
     import yaml
 
+    out_dir: Path = args.report_dir / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{name}.yaml"
+    path.write_text(yaml.safe_dump(result, sort_keys=False))
+    return path
+
+
+def _bench_harness(args: argparse.Namespace) -> int:
+    from harness.benchcorpus import run_harness_bench, table
+
+    corpus = args.corpus or [DEFAULT_CORPUS]
+    missing = [c for c in corpus if not c.is_dir()]
+    if missing:
+        print(f"harness: error: --corpus {missing[0]}: no such directory", file=sys.stderr)
+        return 2
+    result = run_harness_bench(corpus, args.workers, args.scale)
+    path = _write_bench(args, "harness", result)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(table(result))
+        print(f"written: {path}")
+    return 0
+
+
+def _gen_corpus(args: argparse.Namespace) -> int:
+    from harness.gencorpus import generate
+
+    try:
+        out = generate(args.out, args.cases)
+    except (ValueError, FileExistsError) as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.cases} cases written to {out}; validate with: pytest harness/ --corpus {out}")
+    return 0
+
+
+def _bench_ipc(args: argparse.Namespace) -> int:
     from harness.bench import run_ipc_bench, table
 
     if args.events < 2 or args.repeats < 1:
         print("harness: error: --events must be >= 2 and --repeats >= 1", file=sys.stderr)
         return 2
     result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats)
-    out_dir = args.report_dir / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-ipc-{args.payload}.yaml"
-    path.write_text(yaml.safe_dump(result, sort_keys=False))
+    path = _write_bench(args, f"ipc-{args.payload}", result)
     if args.json:
         print(json.dumps(result))
     else:
@@ -129,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "bench":
-            return _bench_ipc(args)
+            return _bench_ipc(args) if args.bench == "ipc" else _bench_harness(args)
+        if args.command == "gen-corpus":
+            return _gen_corpus(args)
         if args.command == "selftest":
             return _selftest(args)
         if args.command == "flakes":

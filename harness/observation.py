@@ -39,13 +39,31 @@ def screenshot_label(event: ProgressEvent) -> str:
     return str(label) if label else f"seq-{event.seq}"
 
 
+#: sha256 of PNG bytes -> pixel digest. The runs of one case usually carry byte-identical
+#: screenshots; decoding each once is most of what observing a run costs. Keys are digests,
+#: so the cache holds no image bytes.
+_PIXEL_DIGESTS: dict[str, str] = {}
+_PIXEL_CACHE_MAX = 4096
+
+
+def cached_pixel_digest(data: bytes) -> str:
+    key = hashlib.sha256(data).hexdigest()
+    digest = _PIXEL_DIGESTS.get(key)
+    if digest is None:
+        digest = pixel_digest(data)  # ImageDecodeError is not cached: it stays cheap to retry
+        if len(_PIXEL_DIGESTS) >= _PIXEL_CACHE_MAX:
+            _PIXEL_DIGESTS.clear()
+        _PIXEL_DIGESTS[key] = digest
+    return digest
+
+
 def event_record(event: ProgressEvent) -> dict[str, Any]:
     """The event as a dict, its ``data`` replaced by a digest."""
     data: dict[str, Any] | None = None
     if event.data is not None:
         if event.type == "screenshot":
             try:
-                data = {"pixel_digest": pixel_digest(event.data)}
+                data = {"pixel_digest": cached_pixel_digest(event.data)}
             except ImageDecodeError as exc:
                 data = {
                     "undecodable_image": hashlib.sha256(event.data).hexdigest(),

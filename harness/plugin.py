@@ -18,7 +18,7 @@ import pytest
 
 from harness.items import CorpusDirectory
 from harness.options import HarnessOptions, add_options
-from harness.state import STATE, HarnessState, is_worker, new_run_id
+from harness.state import STATE, HarnessState, is_worker, new_run_id, peak_rss_mb
 
 HARNESS_DIR = Path(__file__).resolve().parent
 WORKEROUTPUT_KEY = "veritas_harness_cases"
@@ -54,6 +54,7 @@ class _XdistHooks:
             payload = json.loads(raw)
             state.results.extend(payload["cases"])
             state.corpus_digest = state.corpus_digest or payload["corpus_digest"]
+            state.worker_peak_rss_mb.append(payload.get("peak_rss_mb", 0.0))
             state.workers += 1
 
 
@@ -73,7 +74,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if is_worker(config):
         workeroutput: dict[str, Any] = config.workeroutput  # type: ignore[attr-defined]
         workeroutput[WORKEROUTPUT_KEY] = json.dumps(
-            {"cases": state.results, "corpus_digest": state.corpus_digest}
+            {
+                "cases": state.results,
+                "corpus_digest": state.corpus_digest,
+                "peak_rss_mb": peak_rss_mb(),
+            }
         )
         return
     if state.collected or state.results:

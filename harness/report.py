@@ -18,7 +18,7 @@ from harness.gate import evaluate_run
 from harness.normalize import rules_report
 from harness.policy import load_policy
 from harness.provenance import provenance
-from harness.state import HarnessState
+from harness.state import HarnessState, peak_rss_mb
 
 SCHEMA_VERSION = 1
 VERDICT_ORDER = {"mismatch": 0, "inconclusive": 1, "ignored": 2, "match": 3}
@@ -70,6 +70,18 @@ def build_report(state: HarnessState, workers: int) -> dict[str, Any]:
             },
             "digest_s": round(sum(c["timing"]["digest_s"] for c in cases), 4),
             "compare_s": round(sum(c["timing"]["compare_s"] for c in cases), 4),
+            "deepdiff_calls": {
+                "all": sum(c["timing"].get("deepdiff_calls", 0) for c in cases),
+                "on_match": sum(
+                    c["timing"].get("deepdiff_calls", 0)
+                    for c in cases
+                    if c["verdict"] in ("match", "ignored")
+                ),
+            },
+            "peak_rss_mb": {
+                "workers": state.worker_peak_rss_mb or [peak_rss_mb()],
+                "controller": peak_rss_mb(),
+            },
         },
         "cases": cases,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class HarnessState:
     corpus_digest: str | None = None
     collected: int = 0
     workers: int = 0
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
     report_path: Path | None = None
     _server: SiteServer | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -65,3 +67,15 @@ class HarnessState:
 
 
 STATE = pytest.StashKey[HarnessState]()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (0.0 where the platform cannot say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        return round(getattr(psutil.Process().memory_info(), "peak_wset", 0) / 1e6, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 1e6 if sys.platform == "darwin" else peak / 1e3, 1)

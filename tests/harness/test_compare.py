@@ -41,6 +41,26 @@ def test_pixel_digest_ignores_encoding_but_not_pixels() -> None:
     assert pixel_digest(png(size=(41, 30))) != pixel_digest(a)
 
 
+def test_cached_pixel_digest_agrees_and_still_sees_one_pixel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness import observation
+
+    decoded: list[bytes] = []
+
+    def counting_digest(data: bytes) -> str:
+        decoded.append(data)
+        return pixel_digest(data)
+
+    monkeypatch.setattr(observation, "pixel_digest", counting_digest)
+    monkeypatch.setattr(observation, "_PIXEL_DIGESTS", {})
+    a, changed = png(), png(dot=(3, 4))
+    assert observation.cached_pixel_digest(a) == pixel_digest(a)
+    assert observation.cached_pixel_digest(bytes(a)) == pixel_digest(a)
+    assert observation.cached_pixel_digest(changed) == pixel_digest(changed) != pixel_digest(a)
+    assert len(decoded) == 2  # the repeat of *a* was not decoded again
+
+
 def test_pixel_diff_boxes_the_changed_pixel() -> None:
     diff = pixel_diff(png(), png(dot=(7, 9)))
     assert diff.bbox == (7, 9, 8, 10) and diff.changed_pixels == 1
