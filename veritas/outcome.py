@@ -41,6 +41,7 @@ class AuditOutcome:
     malformed_lines: int = 0
     stray_stdout_lines: int = 0
     killed: int = 0
+    leftovers_killed: int = 0  # processes the child left behind after it ended (POSIX)
     stderr_tail: list[str] = field(default_factory=list, repr=False)
 
     @property

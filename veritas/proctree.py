@@ -41,3 +41,25 @@ def kill_tree(pid: int) -> int:
             proc.kill()
     psutil.wait_procs(victims, timeout=5)
     return len(victims)
+
+
+def kill_leftovers(pid: int) -> int:
+    """Kill what remains of the process group of *pid*, a child that has ended and been reaped.
+
+    Whatever is still in the group is a process the child started and left behind. Returns
+    how many there were. On Windows there is no group to walk once the child is gone; there
+    the child's own tree is killed on timeout (``kill_tree``) and nothing is done here.
+    """
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return 0
+    left = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if os.getpgid(proc.pid) == pid:
+                left.append(proc)
+    if not left:
+        return 0
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    psutil.wait_procs(left, timeout=5)
+    return len(left)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -34,7 +36,7 @@ from veritas.merge import SeqMerger
 from veritas.metrics import MetricsStore
 from veritas.mode import Mode
 from veritas.outcome import AuditOutcome
-from veritas.proctree import kill_tree, new_group_kwargs
+from veritas.proctree import kill_leftovers, kill_tree, new_group_kwargs
 from veritas.queueserver import QueueServer
 
 log = logging.getLogger("veritas.ipc")
@@ -132,14 +134,22 @@ class _Run:
         env = dict(self.r.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            **new_group_kwargs(),
-        )
+        # The child's temporary files (Chromium's profile among them) go in a directory this
+        # process owns and removes, so a killed child leaves nothing behind.
+        tmpdir = tempfile.mkdtemp(prefix="veritas-audit-")
+        env["TMPDIR"] = env["TEMP"] = env["TMP"] = tmpdir
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                **new_group_kwargs(),
+            )
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
         try:
             await self._handshake(proc)
             async with asyncio.timeout(self.r.timeout):
@@ -162,6 +172,14 @@ class _Run:
         finally:
             if self.server is not None:
                 await asyncio.to_thread(self.server.close)
+            out.leftovers_killed = await asyncio.to_thread(kill_leftovers, proc.pid)
+            if out.leftovers_killed:
+                log.warning(
+                    "audit %s: killed %d processes the child left behind",
+                    self.r.audit_id,
+                    out.leftovers_killed,
+                )
+            await asyncio.to_thread(shutil.rmtree, tmpdir, True)
         for event, transport in self.merger.finish():
             await self._deliver(event, transport)
         self._finalise(started)

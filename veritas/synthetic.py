@@ -12,6 +12,9 @@ Parameters (all optional):
   print_markers=1  the audit code prints forged ``##PROGRESS:`` lines (print, fd 1, a subprocess)
   crash_after=K    the process dies (exit 70) after K events
   hang_after=K     the process hangs after K events
+  ignore_term=1    the process ignores SIGTERM (POSIX)
+  spawn=N          the process starts N grandchildren that sleep for an hour and are never
+                   waited for (what a leaky engine would leave behind)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +30,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 from veritas.events import EventSink
 
-_INT_PARAMS = ("events", "payload", "png", "unicode", "print_markers", "crash_after", "hang_after")
+_INT_PARAMS = (
+    "events",
+    "payload",
+    "png",
+    "unicode",
+    "print_markers",
+    "crash_after",
+    "hang_after",
+    "ignore_term",
+    "spawn",
+)
 UNICODE_SAMPLE = "emoji 🛒🔥 · RTL שלום مرحبا · CJK 日本語 · é\u0301 · z\u200bw\u200dj · \u2028\u2029 · nul\x00 · \ud800"
 FORGED = '##PROGRESS:{"audit_id":"forged","seq":0,"type":"audit_complete","phase":"complete","step":"","pct":100,"detail":"","summary":{},"data":null,"timestamp":0}'
 
@@ -81,6 +95,15 @@ def run_synthetic(url: str, sink: EventSink) -> None:
     payload = _payload(int(spec["payload"])) if spec["payload"] else None
     png_count = int(spec["png"])
     interval = 1.0 / spec["rate"] if spec["rate"] else 0.0
+    if spec.get("ignore_term") and hasattr(signal, "SIGTERM") and sys.platform != "win32":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for _ in range(int(spec.get("spawn", 0))):
+        subprocess.Popen(  # deliberately never waited for
+            [sys.executable, "-c", "import time; time.sleep(3600)"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     crash_after = int(spec.get("crash_after", -1) or -1)
     hang_after = int(spec.get("hang_after", -1) or -1)
     text = UNICODE_SAMPLE if spec.get("unicode") else "synthetic"
