@@ -9,6 +9,7 @@
     harness bench ipc [...]         transports side by side
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
+    harness failover --points N     sever the Queue at N random points; nothing may be lost
     harness flakes --runs N         validate the corpus N times clean; any mismatch fails
 
 Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     selftest.add_argument("--case", default="clean_shop", help="corpus case to inject into")
     selftest.add_argument("--json", action="store_true")
+    failover = sub.add_parser("failover", help="sever the Queue at random points; lose nothing")
+    failover.add_argument("--points", type=int, default=50)
+    failover.add_argument("--seed", type=int, default=20261124)
+    failover.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    failover.add_argument("--json", action="store_true")
     flakes = sub.add_parser("flakes", help="validate the corpus N times clean, count non-matches")
     flakes.add_argument("--runs", type=int, default=20)
     flakes.add_argument("--stage", type=_stage, default=0.1)
@@ -96,10 +102,12 @@ def _sizes(raw: str) -> list[int]:
     return sizes
 
 
-def _write_bench(args: argparse.Namespace, name: str, result: dict[str, object]) -> Path:
+def _write_bench(
+    args: argparse.Namespace, name: str, result: dict[str, object], folder: str = "bench"
+) -> Path:
     import yaml
 
-    out_dir: Path = args.report_dir / "bench"
+    out_dir: Path = args.report_dir / folder
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{name}.yaml"
     path.write_text(yaml.safe_dump(result, sort_keys=False))
@@ -165,6 +173,23 @@ def _selftest(args: argparse.Namespace) -> int:
     return 0 if result["detection_rate"] == 1.0 and result["false_alarms"] == 0 else 1
 
 
+def _failover(args: argparse.Namespace) -> int:
+    from harness.corpus import CorpusError
+    from harness.failover import passed, run_failover, table
+
+    if args.points < 1:
+        print(f"harness: error: --points {args.points}: must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        result = run_failover(args.corpus, args.points, args.seed)
+    except CorpusError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    path = _write_bench(args, "failover", result, folder="reliability")
+    print(json.dumps(result) if args.json else f"{table(result)}\nwritten: {path}")
+    return 0 if passed(result) else 1
+
+
 def _flakes(args: argparse.Namespace) -> int:
     from harness.flakes import run_flakes, table
 
@@ -193,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gen_corpus(args)
         if args.command == "selftest":
             return _selftest(args)
+        if args.command == "failover":
+            return _failover(args)
         if args.command == "flakes":
             return _flakes(args)
         from harness import ledger_cli
