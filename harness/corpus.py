@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol
 
 import yaml
 
-from harness.siteserver import SiteConfigError, discover_sites, load_yaml
+from harness.siteserver import SiteConfigError, discover_sites, load_yaml, yaml_problem
 
 TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")
 RISK_LEVELS: Final = ("trusted", "probably_safe", "suspicious", "high_risk", "likely_fraudulent")
@@ -447,7 +447,7 @@ def load_corpus(dirs: Sequence[Path]) -> Corpus:
             try:
                 raw = load_yaml(path)
             except yaml.YAMLError as exc:
-                raise CorpusError(f"{path}: not valid YAML: {exc}") from None
+                raise CorpusError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
             case = _CaseParser(path, d, site_roots).parse(raw)
             if case.id in seen:
                 raise CorpusError(

@@ -11,6 +11,8 @@ import pytest
 from harness.caserun import RunSettings, run_case
 from harness.corpus import Case, CorpusError
 from harness.state import STATE, HarnessState
+from veritas.envcheck import check_environment
+from veritas.mode import ConfigError
 
 
 def in_shard(case_id: str, shard: tuple[int, int] | None) -> bool:
@@ -25,6 +27,10 @@ def in_shard(case_id: str, shard: tuple[int, int] | None) -> bool:
 class CorpusDirectory(pytest.Directory):
     def collect(self) -> Iterable[pytest.Item]:
         state = self.config.stash[STATE]
+        try:
+            check_environment(need_browser=True)
+        except ConfigError as exc:
+            raise self.CollectError(f"cannot validate: {exc}") from None
         try:
             corpus = state.load_corpus()
         except CorpusError as exc:

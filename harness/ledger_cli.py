@@ -16,6 +16,7 @@ from harness.gate import ReportError, evaluate_run
 from harness.policy import load_policy
 from harness.provenance import code_version
 from harness.report import load_report, totals, write_files
+from harness.siteserver import yaml_problem
 from veritas.mode import STAGES, parse_rollout
 
 LEDGER = "ROLLOUT.yaml"
@@ -96,7 +97,7 @@ def _ledger(report_dir: Path) -> list[dict[str, Any]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ReportError(f"{path}: not valid YAML: {exc}") from None
+        raise ReportError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     entries = data.get("advances") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ReportError(f"{path}: expected a mapping with an 'advances' list")

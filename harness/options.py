@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from veritas.envcheck import check_environment
 from veritas.mode import STAGES, ConfigError, parse_rollout, parse_stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +124,10 @@ class HarnessOptions:
                     f"QUEUE_IPC_ROLLOUT={stage:g} is not a rollout stage and no --stage was given; "
                     f"accepted: {', '.join(map(str, STAGES))}"
                 )
+        try:
+            check_environment(os.environ)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
         corpus = tuple(config.getoption("--corpus") or [DEFAULT_CORPUS])
         for directory in corpus:
             if not directory.is_dir():

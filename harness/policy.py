@@ -39,7 +39,9 @@ def load_policy(path: Path = POLICY_FILE) -> dict[float, StagePolicy]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: cannot read the stages policy: {exc}") from None
+        from harness.siteserver import yaml_problem
+
+        raise PolicyError(f"{path}: cannot read the stages policy: {yaml_problem(exc)}") from None
     if (
         not isinstance(raw, dict)
         or raw.get("version") != 1

@@ -129,7 +129,9 @@ def load_report(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ReportError(f"{file}: cannot read report: {exc}") from None
+        from harness.siteserver import yaml_problem
+
+        raise ReportError(f"{file}: cannot read report: {yaml_problem(exc)}") from None
     required = ("schema_version", "stage", "run_id", "provenance", "cases", "totals", "gate")
     if not isinstance(data, dict) or any(k not in data for k in required):
         raise ReportError(f"{file}: not a stage report (needs keys {', '.join(required)})")

@@ -74,6 +74,15 @@ def load_yaml(path: Path) -> Any:
         return yaml.load(fh, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
 
 
+def yaml_problem(exc: BaseException) -> str:
+    """A YAML (or I/O) error on one line: what is wrong and where."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return " ".join(filter(None, [exc.context, exc.problem])) + where
+    return " ".join(str(exc).split())
+
+
 @dataclass(frozen=True)
 class Chunking:
     """How a chunked body is trickled: ``chunk_size`` bytes every ``interval`` seconds."""
@@ -228,7 +237,7 @@ def load_site_config(root: Path) -> SiteConfig:
     try:
         raw = load_yaml(sidecar)
     except yaml.YAMLError as exc:
-        raise _fail(str(sidecar), f"not valid YAML: {exc}") from exc
+        raise _fail(str(sidecar), f"not valid YAML: {yaml_problem(exc)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

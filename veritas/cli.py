@@ -17,7 +17,9 @@ import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
+from veritas.envcheck import check_environment
 from veritas.events import ProgressEvent
 from veritas.metrics import MetricsStore
 from veritas.mode import ConfigError, Mode, parse_rollout, select_mode
@@ -28,6 +30,16 @@ from veritas.runner import AuditRunner
 TIERS = ("quick_scan", "standard_audit", "deep_forensic")
 
 
+def _url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme.lower()
+    if scheme not in ("http", "https", "file", "synthetic"):
+        raise argparse.ArgumentTypeError(
+            f"URL {raw!r}: scheme {scheme or '(none)'!r} is not supported; accepted: http, "
+            "https, file (and synthetic: streams for load tests)"
+        )
+    return raw
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="veritas",
@@ -35,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     audit = sub.add_parser("audit", help="audit one URL (http, https or file)")
-    audit.add_argument("url")
+    audit.add_argument("url", type=_url)
     audit.add_argument("--tier", choices=TIERS, default="quick_scan")
     audit.add_argument(
         "--validate-ipc",
@@ -181,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "audit":
+            check_environment()
             return _cmd_audit(args)
         return _cmd_rollout_status(args)
     except ConfigError as exc:
