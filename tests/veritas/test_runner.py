@@ -171,7 +171,8 @@ def test_authkey_is_not_on_the_command_line_nor_in_the_environment() -> None:
                 with contextlib.suppress(psutil.Error):
                     seen.append((p.cmdline(), p.environ()))
 
-    runner = AuditRunner("synthetic:?events=30&rate=200", mode="queue")
+    # spawn=2: the child starts two grandchildren, which must not see the key either
+    runner = AuditRunner("synthetic:?events=30&rate=200&spawn=2", mode="queue")
     server_key: list[bytes] = []
     original = runner.run
 
@@ -192,7 +193,8 @@ def test_authkey_is_not_on_the_command_line_nor_in_the_environment() -> None:
 
     outcome = asyncio.run(capture())
     assert outcome.attested_transport == "queue"
-    assert seen, "the child was not observed"
+    assert len(seen) >= 3, "the child and its two grandchildren were not all observed"
+    assert any("time.sleep(3600)" in " ".join(argv) for argv, _ in seen)
     key_hex = server_key[0].hex()
     for argv, env in seen:
         blob = " ".join(argv) + " ".join(f"{k}={v}" for k, v in env.items())
