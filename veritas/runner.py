@@ -214,6 +214,7 @@ class _Run:
         stdout_open = True
         queue_open = self.server is not None
         exited = asyncio.create_task(proc.wait())
+        exited.add_done_callback(lambda _: self.inbox.put_nowait(("exited", None)))
         try:
             while stdout_open or queue_open:
                 if queue_open and not stdout_open and exited.done() and self.inbox.empty():
@@ -223,12 +224,7 @@ class _Run:
                     connected = self.server.connected
                     if self.never_connected or not await asyncio.to_thread(connected.wait, 1.0):
                         break  # the child exited without ever connecting
-                get = asyncio.create_task(self.inbox.get())
-                done, _ = await asyncio.wait({get, exited}, return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
-                    get.cancel()
-                    continue
-                kind, payload = get.result()
+                kind, payload = await self.inbox.get()
                 if kind in ("stdout", "queue"):
                     for event in payload:
                         for ready, transport in self.merger.add(event, kind):
