@@ -105,6 +105,7 @@ def _run_summary(obs: Observation) -> dict[str, Any]:
         "attested_transport",
         "events",
         "events_by_transport",
+        "transport_runs",
         "fallback",
         "fallback_reason",
         "exit_code",

@@ -69,6 +69,13 @@ def _check(case: Case, k: int, control: Observation, cut: Observation) -> dict[s
         problems.append(f"{len(seqs)} events, the stdout-only audit had {n}")
     if (by["queue"], by["stdout"]) != (k, n - k):
         problems.append(f"transports {by}, expected queue {k} and stdout {n - k}")
+    expected_runs = [r for r in (["queue", 0, k], ["stdout", k, n - k]) if r[2]]
+    if cut.outcome["transport_runs"] != expected_runs:
+        problems.append(f"transport runs {cut.outcome['transport_runs']}, expected {expected_runs}")
+    if cut.outcome["replayed"] or cut.outcome["ipc_faults"]:
+        problems.append(
+            f"{cut.outcome['replayed']} events came twice, IPC faults {cut.outcome['ipc_faults']}"
+        )
     if not cut.outcome["fallback"]:
         problems.append("no fallback recorded in the outcome")
     return {
@@ -102,7 +109,7 @@ async def _campaign(
         unique = {c.id: c for c in drawn}
         observed = await asyncio.gather(*(control(c) for c in unique.values()))
         controls = dict(zip(unique, observed, strict=True))
-        ks = [rng.randrange(len(controls[c.id].events)) for c in drawn]
+        ks = [rng.randrange(max(1, len(controls[c.id].events))) for c in drawn]
         done = 0
 
         async def point(case: Case, k: int) -> dict[str, Any]:

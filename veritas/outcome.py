@@ -31,6 +31,8 @@ class AuditOutcome:
     fallback_reason: str | None = None
     queue_error: str | None = None
     events_by_transport: dict[str, int] = field(default_factory=lambda: {"queue": 0, "stdout": 0})
+    #: [transport, first seq, count] for each run of consecutive events one transport delivered
+    transport_runs: list[list[Any]] = field(default_factory=list)
     duration_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     exit_code: int | None = None

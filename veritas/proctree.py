@@ -52,9 +52,13 @@ def kill_leftovers(pid: int) -> int:
     """
     if sys.platform == "win32":  # pragma: no cover - Windows only
         return 0
+    if psutil.pid_exists(pid):
+        # Not our child any more (it was reaped): its pid was reused, so the group is not ours.
+        # While any process of our group lives, the kernel does not hand its id out again.
+        return 0
     left = []
     for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, OSError):  # it may be gone by now
             if os.getpgid(proc.pid) == pid:
                 left.append(proc)
     if not left:

@@ -5,10 +5,10 @@ acknowledged by the parent), for at most ``put_timeout`` seconds.
 
 Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
 
-* **Direct**: a small event put after a pause (nothing buffered, nothing being sent, the
-  previous put at least ``DIRECT_GAP`` ago) is sent by the putting thread itself. A slow
-  producer — the usual audit, a few events a second — then pays no thread hand-off, which
-  is what keeps the Queue's latency at or under a pipe write's.
+* **Direct**: a small event put after a pause (every earlier event acknowledged, so the
+  parent is reading and the send cannot block; the previous put at least ``DIRECT_GAP`` ago)
+  is sent by the putting thread itself. A slow producer — the usual audit, a few events a
+  second — then pays no thread hand-off, which is what keeps the Queue's latency low.
 * **Feeder**: otherwise the event is buffered and a feeder thread sends everything buffered
   as one batch, the way ``multiprocessing.Queue``'s feeder does, so a busy producer pays one
   round of framing per batch rather than per event.
@@ -87,6 +87,12 @@ class QueueSender:
         state = self._failure or ("closing" if self._closing else "open")
         return f"<QueueSender {state} in_flight={self._in_flight}/{self.maxsize}>"
 
+    @property
+    def in_flight(self) -> int:
+        """Events accepted and not yet acknowledged by the parent."""
+        with self._cond:
+            return self._in_flight
+
     def put(self, event: ProgressEvent) -> None:
         """Queue *event*; wait under backpressure; raise QueueFailure instead of dropping."""
         deadline = time.monotonic() + self.put_timeout
@@ -102,14 +108,15 @@ class QueueSender:
                 self._cond.wait(left)
             if self._failure is not None:
                 raise QueueFailure(self._failure)
-            self._in_flight += 1
             now = time.monotonic()
             direct = (
-                not self._busy
+                self._in_flight == 0  # all acknowledged: the parent reads, a send cannot block
+                and not self._busy
                 and not self._buffer
                 and now - self._last_put >= DIRECT_GAP
                 and len(event.data or b"") <= DIRECT_MAX_BYTES
             )
+            self._in_flight += 1
             self._last_put = now
             if direct:
                 self._busy = True

@@ -44,7 +44,17 @@ log = logging.getLogger("veritas.ipc")
 Send = Callable[[ProgressEvent], Awaitable[None]]
 _CHUNK = 1 << 18
 _STDERR_TAIL = 40
+STDERR_GRACE = 1.0  # seconds to wait for the end of stderr after the child has exited
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+async def exit_of(proc: asyncio.subprocess.Process) -> int:
+    """The child's exit status as soon as it has exited. ``proc.wait()`` also waits for its
+    pipes to close, which a process that inherited them (the child's leftovers) can delay
+    for as long as it lives."""
+    while proc.returncode is None:
+        await asyncio.sleep(0.02)
+    return proc.returncode
 
 
 class AuditRunner:
@@ -154,11 +164,12 @@ class _Run:
             await self._handshake(proc)
             async with asyncio.timeout(self.r.timeout):
                 await self._pump(proc)
-                out.exit_code = await proc.wait()
+                out.exit_code = await exit_of(proc)
         except TimeoutError:
             out.state = "timeout"
-            out.killed = kill_tree(proc.pid)
-            out.exit_code = await proc.wait()
+            if proc.returncode is None:  # once reaped, its pid may be someone else's
+                out.killed = await asyncio.to_thread(kill_tree, proc.pid)
+            out.exit_code = await exit_of(proc)
             log.error(
                 "audit %s: timed out after %gs; killed %d processes",
                 self.r.audit_id,
@@ -166,26 +177,40 @@ class _Run:
                 out.killed,
             )
         except BaseException:
-            kill_tree(proc.pid)
-            await proc.wait()
+            if proc.returncode is None:
+                kill_tree(proc.pid)  # synchronous: a second cancellation cannot skip it
             raise
         finally:
-            if self.server is not None:
-                await asyncio.to_thread(self.server.close)
-            out.leftovers_killed = await asyncio.to_thread(kill_leftovers, proc.pid)
-            if out.leftovers_killed:
-                log.warning(
-                    "audit %s: killed %d processes the child left behind",
-                    self.r.audit_id,
-                    out.leftovers_killed,
-                )
-            await asyncio.to_thread(shutil.rmtree, tmpdir, True)
+            await self._clean_up(proc, tmpdir)
         for event, transport in self.merger.finish():
             await self._deliver(event, transport)
         self._finalise(started)
         if self.r.metrics is not None:
             await asyncio.to_thread(self.r.metrics.record, out)
         return out
+
+    async def _clean_up(self, proc: asyncio.subprocess.Process, tmpdir: str) -> None:
+        """After the child: the Queue server, processes it left behind, its pipes, its files.
+        Each step runs even if an earlier one failed."""
+        out = self.outcome
+        try:
+            if self.server is not None:
+                await asyncio.to_thread(self.server.close)
+        finally:
+            try:
+                out.leftovers_killed = await asyncio.to_thread(kill_leftovers, proc.pid)
+                if out.leftovers_killed:
+                    log.warning(
+                        "audit %s: killed %d processes the child left behind",
+                        self.r.audit_id,
+                        out.leftovers_killed,
+                    )
+                try:  # the pipes close once nothing holds them any more
+                    await asyncio.wait_for(proc.wait(), 5.0)
+                except TimeoutError:
+                    log.warning("audit %s: a pipe of the child is still held", self.r.audit_id)
+            finally:
+                shutil.rmtree(tmpdir, ignore_errors=True)
 
     async def _handshake(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdin is not None
@@ -213,7 +238,7 @@ class _Run:
         ]
         stdout_open = True
         queue_open = self.server is not None
-        exited = asyncio.create_task(proc.wait())
+        exited = asyncio.create_task(exit_of(proc))
         exited.add_done_callback(lambda _: self.inbox.put_nowait(("exited", None)))
         try:
             while stdout_open or queue_open:
@@ -240,7 +265,11 @@ class _Run:
                 if self.unacked and self.inbox.empty() and self.server is not None:
                     self.server.ack(self.unacked)
                     self.unacked = 0
-            await asyncio.gather(*readers)
+            await readers[0]
+            # stderr may be held open by a process the child left behind (it inherited fd 2);
+            # it is killed after this, so wait for the end of stderr only briefly.
+            await exited
+            await asyncio.wait({readers[1]}, timeout=STDERR_GRACE)
         finally:
             for task in (*readers, exited):
                 task.cancel()
@@ -262,6 +291,11 @@ class _Run:
         await self.send(event)
         out.latencies_ms.append((time.time() - event.timestamp) * 1000.0)
         out.events_by_transport[transport] += 1
+        runs = out.transport_runs
+        if runs and runs[-1][0] == transport:
+            runs[-1][2] += 1
+        else:
+            runs.append([transport, event.seq, 1])
         if transport == "queue":
             self.unacked += 1
         self.last_type = event.type

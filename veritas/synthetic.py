@@ -13,8 +13,8 @@ Parameters (all optional):
   crash_after=K    the process dies (exit 70) after K events
   hang_after=K     the process hangs after K events
   ignore_term=1    the process ignores SIGTERM (POSIX)
-  spawn=N          the process starts N grandchildren that sleep for an hour and are never
-                   waited for (what a leaky engine would leave behind)
+  spawn=N          the process starts N grandchildren that sleep for an hour, inherit its
+                   stderr and are never waited for (what a leaky engine would leave behind)
 """
 
 from __future__ import annotations
@@ -98,11 +98,8 @@ def run_synthetic(url: str, sink: EventSink) -> None:
     if spec.get("ignore_term") and hasattr(signal, "SIGTERM") and sys.platform != "win32":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for _ in range(int(spec.get("spawn", 0))):
-        subprocess.Popen(  # deliberately never waited for
-            [sys.executable, "-c", "import time; time.sleep(3600)"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        subprocess.Popen(  # deliberately never waited for; it holds the child's stderr
+            [sys.executable, "-c", "import time; time.sleep(3600)"], stdin=subprocess.DEVNULL
         )
     crash_after = int(spec.get("crash_after", -1) or -1)
     hang_after = int(spec.get("hang_after", -1) or -1)

@@ -37,9 +37,22 @@ def events(n: int) -> list[ProgressEvent]:
     return out
 
 
-def observation(evs: list[ProgressEvent], by: dict[str, int], fallback: bool) -> Observation:
+def observation(
+    evs: list[ProgressEvent],
+    by: dict[str, int],
+    fallback: bool,
+    runs: list[list[object]] | None = None,
+    replayed: int = 0,
+) -> Observation:
     o = AuditOutcome("c", "http://x/", "quick_scan", mode_requested="queue", state="completed")
     o.events_by_transport = by
+    k = by["queue"]
+    o.transport_runs = (
+        runs
+        if runs is not None
+        else [r for r in (["queue", 0, k], ["stdout", k, len(evs) - k]) if r[2]]
+    )
+    o.replayed = replayed
     o.fallback = fallback
     o.mode_used = "queue+stdout" if fallback else "queue"
     o.final_state = evs[-1].summary
@@ -79,6 +92,20 @@ def test_a_wrong_split_between_transports_fails(control: Observation) -> None:
     row = _check(CASE, 4, control, observation(events(10), {"queue": 10, "stdout": 0}, True))
     assert not row["ok"]
     assert any("expected queue 4 and stdout 6" in p for p in row["problems"])
+
+
+def test_events_on_the_wrong_transport_fail(control: Observation) -> None:
+    runs: list[list[object]] = [["stdout", 0, 2], ["queue", 2, 4], ["stdout", 6, 4]]
+    row = _check(CASE, 4, control, observation(events(10), {"queue": 4, "stdout": 6}, True, runs))
+    assert not row["ok"]
+    assert any("transport runs" in p for p in row["problems"])
+
+
+def test_events_delivered_twice_fail_even_when_merged_away(control: Observation) -> None:
+    cut = observation(events(10), {"queue": 4, "stdout": 6}, True, replayed=2)
+    row = _check(CASE, 4, control, cut)
+    assert not row["ok"]
+    assert any("2 events came twice" in p for p in row["problems"])
 
 
 def test_a_failover_that_was_not_recorded_fails(control: Observation) -> None:

@@ -11,14 +11,15 @@ from multiprocessing.connection import Listener
 import pytest
 
 from veritas.events import ProgressEvent
-from veritas.queuesender import DIRECT_MAX_BYTES, QueueSender
+from veritas.queuesender import DIRECT_MAX_BYTES, QueueFailure, QueueSender
 from veritas.qwire import END, decode_batch, encode_ack
 
 
 class Receiver:
     """A minimal parent: receives batches, acknowledges them, records what came in."""
 
-    def __init__(self) -> None:
+    def __init__(self, ack: bool = True) -> None:
+        self.ack = ack
         self.authkey = os.urandom(32)
         self.listener = Listener(authkey=self.authkey)
         self.batches: list[list[int]] = []
@@ -31,7 +32,8 @@ class Receiver:
             while (message := conn.recv_bytes()) != END:
                 events = decode_batch(message)
                 self.batches.append([e.seq for e in events])
-                conn.send_bytes(encode_ack(len(events)))
+                if self.ack:
+                    conn.send_bytes(encode_ack(len(events)))
             self.ended = True
 
     @property
@@ -46,6 +48,14 @@ class Receiver:
         self.listener.close()
 
 
+def settle(sender: QueueSender) -> None:
+    """Wait until the parent has acknowledged everything, and a put would count as paced."""
+    deadline = time.monotonic() + 10
+    while sender.in_flight and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    time.sleep(0.002)
+
+
 def event(seq: int, data: bytes | None = None) -> ProgressEvent:
     return ProgressEvent("a", seq, "progress", "fetch", data=data)
 
@@ -58,7 +68,7 @@ def receiver() -> Receiver:
 def test_a_paced_producer_sends_each_event_directly(receiver: Receiver) -> None:
     sender = receiver.sender()
     for seq in range(20):
-        time.sleep(0.002)
+        settle(sender)
         sender.put(event(seq))
     sender.close()
     receiver.close()
@@ -81,7 +91,7 @@ def test_a_burst_is_batched_by_the_feeder(receiver: Receiver) -> None:
 def test_large_events_always_go_through_the_feeder(receiver: Receiver) -> None:
     sender = receiver.sender()
     for seq in range(3):
-        time.sleep(0.002)
+        settle(sender)
         sender.put(event(seq, b"x" * (DIRECT_MAX_BYTES + 1)))
     sender.close()
     receiver.close()
@@ -93,7 +103,7 @@ def test_mixed_bursts_and_pauses_keep_order_under_backpressure(receiver: Receive
     sender = receiver.sender(maxsize=7)
     seq = 0
     for burst in (1, 40, 1, 1, 300, 2, 1, 90):
-        time.sleep(0.003)
+        settle(sender)
         for _ in range(burst):
             sender.put(event(seq))
             seq += 1
@@ -106,12 +116,29 @@ def test_mixed_bursts_and_pauses_keep_order_under_backpressure(receiver: Receive
 def test_a_failed_direct_send_hands_the_event_back_for_failover(receiver: Receiver) -> None:
     sender = receiver.sender(sever_after=2)
     sender.put(event(0))
-    time.sleep(0.002)
+    settle(sender)
     sender.put(event(1))
-    time.sleep(0.002)
+    settle(sender)
     sender.put(event(2))  # severed: accepted, not sent
     assert sender.sends["direct"] == 3
     unsent = sender.abandon()
     receiver.close(wait=0.5)  # a severed connection never sends the end of stream
     assert [e.seq for e in unsent] == [2]
     assert receiver.seqs == [0, 1]
+
+
+def test_no_direct_send_while_the_parent_owes_acknowledgements() -> None:
+    """A parent that stopped reading must not be able to block the producer in a send:
+    with events unacknowledged, puts go to the feeder, where put_timeout applies."""
+    receiver = Receiver(ack=False)
+    sender = receiver.sender(maxsize=3, put_timeout=0.5)
+    sender.put(event(0))
+    for seq in (1, 2):
+        time.sleep(0.002)
+        sender.put(event(seq))
+    assert sender.sends["direct"] == 1
+    time.sleep(0.002)
+    with pytest.raises(QueueFailure, match="put timed out"):
+        sender.put(event(3))
+    sender.abandon()
+    receiver.close(wait=0.5)
