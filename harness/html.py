@@ -39,6 +39,11 @@ document.querySelectorAll('.filters select,.filters input').forEach(e=>e.addEven
 """
 
 
+def _runs_text(runs: list[list[Any]]) -> str:
+    """[["queue", 0, 50], ["stdout", 50, 69]] -> "queue 0–49 · stdout 50–118"."""
+    return " · ".join(f"{t} {first}–{first + n - 1}" for t, first, n in runs)
+
+
 def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
@@ -72,11 +77,12 @@ def _case_detail(case: dict[str, Any], run_dir: Path) -> str:
             f"<tr><td>{mode}</td><td>{_e(r['state'])}</td><td>{_e(r['attested_transport'])}</td>"
             f"<td class=num>{r['events_by_transport']['queue']}</td><td class=num>{r['events_by_transport']['stdout']}</td>"
             f"<td class=num>{r['duration_s']:.2f}</td><td class=num>{r['latency']['p99_ms']:.1f}</td>"
+            f"<td>{_e(_runs_text(r.get('transport_runs') or []))}</td>"
             f"<td>{_e(r['fallback_reason'] or '')}</td></tr>"
         )
     parts.append(
         "<table><tr><th>run</th><th>state</th><th>attested</th><th>via queue</th><th>via stdout</th>"
-        "<th>seconds</th><th>latency p99 ms</th><th>fallback</th></tr>" + "".join(rows) + "</table>"
+        "<th>seconds</th><th>latency p99 ms</th><th>seq by transport</th><th>fallback</th></tr>" + "".join(rows) + "</table>"
     )
     diff = case.get("first_difference")
     if diff:

@@ -129,6 +129,13 @@ def test_schema_round_trip_and_hostile_strings_are_escaped(tmp_path: Path) -> No
     assert render_html(r, tmp_path) == page
 
 
+def test_the_page_shows_which_transport_delivered_which_events(tmp_path: Path) -> None:
+    fo = case("fo", transport="mixed", failover=True)
+    fo["runs"]["queue"]["transport_runs"] = [["queue", 0, 50], ["stdout", 50, 69]]
+    page = render_html(report([*GOOD, fo]), tmp_path)
+    assert "queue 0–49 · stdout 50–118" in page
+
+
 def test_corrupted_report_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
