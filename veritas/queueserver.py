@@ -2,8 +2,17 @@
 
 One ``QueueServer`` per audit: an authenticated ``multiprocessing.connection.Listener`` on a
 fresh address (a Unix socket in a private directory on POSIX, a named pipe on Windows) with a
-random authkey. A reader thread accepts the child, receives batches and hands them to the
-event loop; ``ack`` gives credit back once events reach the consumer.
+random authkey. A thread accepts the child (the authentication handshake is blocking); then
+
+* on POSIX the event loop itself reads the socket (``_read_on_loop``): a batch wakes the loop
+  directly, as a line on stdout does, with no thread hand-off on the way. The frames are
+  ``multiprocessing.connection``'s (a 4-byte big-endian signed length, or -1 and an 8-byte
+  length; CPython keeps it "for wire compatibility with 3.7"), checked against the running
+  interpreter by ``tests/veritas/test_queueserver.py``;
+* on Windows (a named pipe, which the selector loop cannot watch) the thread goes on reading
+  and hands each batch to the loop.
+
+``ack`` gives credit back once events reach the consumer.
 
 ``Listener.accept`` cannot be interrupted portably, so ``close`` wakes a reader still waiting
 for a child that never came by connecting to the listener itself.
@@ -12,9 +21,13 @@ for a child that never came by connecting to the listener itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import socket
+import struct
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
@@ -25,15 +38,39 @@ from veritas.qwire import BATCH, END, decode_batch, encode_ack
 
 log = logging.getLogger("veritas.ipc")
 
+_LEN = struct.Struct("!i")
+_LONG_LEN = struct.Struct("!Q")
+
+
+def frame(message: bytes) -> bytes:
+    """*message* as ``Connection.send_bytes`` puts it on the wire."""
+    if len(message) > 0x7FFFFFFF:
+        return _LEN.pack(-1) + _LONG_LEN.pack(len(message)) + message
+    return _LEN.pack(len(message)) + message
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes:
+    """One message as ``Connection.recv_bytes`` would return it; IncompleteReadError at EOF."""
+    (size,) = _LEN.unpack(await reader.readexactly(_LEN.size))
+    if size == -1:
+        (size,) = _LONG_LEN.unpack(await reader.readexactly(_LONG_LEN.size))
+    elif size < 0:
+        raise ValueError(f"bad frame length {size}")
+    return await reader.readexactly(size)
+
 #: What the reader thread reports to the event loop.
 OnBatch = Callable[[list[ProgressEvent]], None]
 OnEnd = Callable[[str | None], None]
 
 
 class QueueServer:
-    def __init__(self, maxsize: int = 1000, put_timeout: float = 10.0) -> None:
+    def __init__(
+        self, maxsize: int = 1000, put_timeout: float = 10.0, *, on_loop: bool | None = None
+    ) -> None:
         if maxsize < 1:
             raise ValueError(f"Queue maxsize {maxsize} must be >= 1")
+        #: read on the event loop (POSIX default) or in the accept thread (Windows)
+        self.on_loop = sys.platform != "win32" if on_loop is None else on_loop
         self.maxsize = maxsize
         self.put_timeout = put_timeout
         self._authkey = os.urandom(32)
@@ -42,6 +79,9 @@ class QueueServer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._send_lock = threading.Lock()
+        self._writer: asyncio.StreamWriter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read_task: asyncio.Task[None] | None = None
         self.connected = threading.Event()
 
     def __repr__(self) -> str:
@@ -80,6 +120,9 @@ class QueueServer:
                 return
             self._conn = conn
             self.connected.set()
+            if self.on_loop:
+                loop.call_soon_threadsafe(self._adopt, conn, on_batch, on_end)
+                return
             try:
                 while True:
                     message = conn.recv_bytes()
@@ -96,13 +139,56 @@ class QueueServer:
             except Exception as exc:
                 post_end(f"queue read failed: {type(exc).__name__}: {exc}")
 
+        self._loop = loop
         self._thread = threading.Thread(target=run, name="veritas-queue-reader", daemon=True)
         self._thread.start()
 
+    def _adopt(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
+        """On the loop: read the accepted connection from here on."""
+        if self._closed:
+            return
+        self._read_task = asyncio.get_running_loop().create_task(
+            self._read_on_loop(conn, on_batch, on_end)
+        )
+
+    async def _read_on_loop(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+        conn.close()
+        try:
+            reader, self._writer = await asyncio.open_connection(sock=sock)
+        except Exception as exc:
+            sock.close()
+            on_end(f"queue read failed: {type(exc).__name__}: {exc}")
+            return
+        try:
+            while True:
+                message = await read_frame(reader)
+                if message[:1] == BATCH:
+                    on_batch(decode_batch(message))
+                elif message == END:
+                    on_end(None)
+                    return
+                else:
+                    on_end(f"unknown message kind {message[:1]!r}")
+                    return
+        except asyncio.IncompleteReadError:
+            on_end("queue closed without end of stream")
+        except (ConnectionError, OSError) as exc:
+            on_end(f"queue read failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a WireError, a bad frame
+            on_end(f"queue read failed: {type(exc).__name__}: {exc}")
+
     def ack(self, count: int) -> None:
-        """Tell the child that *count* more events reached the consumer."""
+        """Tell the child that *count* more events reached the consumer (call on the loop)."""
+        if count <= 0:
+            return
+        if self.on_loop:
+            writer = self._writer
+            if writer is not None and not writer.is_closing():
+                writer.write(frame(encode_ack(count)))  # buffered; never blocks the loop
+            return
         conn = self._conn
-        if conn is None or count <= 0:
+        if conn is None:
             return
         try:
             with self._send_lock:
@@ -126,6 +212,15 @@ class QueueServer:
             threading.Thread(target=self._wake_accept, daemon=True).start()
         if self._thread is not None:
             self._thread.join(5)
+        if self._loop is not None and (self._read_task is not None or self._writer is not None):
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._close_on_loop)
         if self._conn is not None:
             self._conn.close()
         self._listener.close()
+
+    def _close_on_loop(self) -> None:
+        if self._read_task is not None:
+            self._read_task.cancel()
+        if self._writer is not None:
+            self._writer.close()
