@@ -82,7 +82,9 @@ def _case_detail(case: dict[str, Any], run_dir: Path) -> str:
         )
     parts.append(
         "<table><tr><th>run</th><th>state</th><th>attested</th><th>via queue</th><th>via stdout</th>"
-        "<th>seconds</th><th>latency p99 ms</th><th>seq by transport</th><th>fallback</th></tr>" + "".join(rows) + "</table>"
+        "<th>seconds</th><th>latency p99 ms</th><th>seq by transport</th><th>fallback</th></tr>"
+        + "".join(rows)
+        + "</table>"
     )
     diff = case.get("first_difference")
     if diff:

@@ -58,6 +58,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
         raise ValueError(f"bad frame length {size}")
     return await reader.readexactly(size)
 
+
 #: What the reader thread reports to the event loop.
 OnBatch = Callable[[list[ProgressEvent]], None]
 OnEnd = Callable[[str | None], None]
