@@ -11,17 +11,13 @@ workers' peak RSS.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from harness.gencorpus import generate
-from harness.report import load_report
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness.subrun import validate
 
 
 def _say(text: str) -> None:
@@ -30,20 +26,8 @@ def _say(text: str) -> None:
 
 def run_corpus(corpus: list[Path], workers: str, report_dir: Path) -> dict[str, Any]:
     """One stage validation of *corpus*; the figures of its report."""
-    cmd = [sys.executable, "-m", "pytest", "harness/", "--stage", "0.1", "-n", workers]
-    cmd += ["--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q", "--no-header"]
-    for c in corpus:
-        cmd += ["--corpus", str(c)]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    reports = sorted(report_dir.glob("stage-*/*/report.yaml"))
-    if not reports:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise RuntimeError(
-            f"the validation wrote no report (pytest exit {proc.returncode}): {tail}"
-        )
-    report = load_report(reports[-1])
+    run = validate(0.1, workers, corpus, report_dir)
+    report, wall = run.report, run.wall_s
     timing = report["timing"]
     own = {
         "observe_s": timing["digest_s"],
@@ -57,7 +41,7 @@ def run_corpus(corpus: list[Path], workers: str, report_dir: Path) -> dict[str, 
     return {
         "cases": len(report["cases"]),
         "verdicts": verdicts,
-        "pytest_exit": proc.returncode,
+        "pytest_exit": run.exit_code,
         "wall_s": round(wall, 2),
         "wall_per_case_s": round(wall / max(1, len(report["cases"])), 3),
         "audit_s": timing["audit_s"],

@@ -22,8 +22,9 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.gate import ReportError
 from harness.options import DEFAULT_CORPUS, DEFAULT_REPORTS
@@ -114,22 +115,41 @@ def _write_bench(
     return path
 
 
+def _usage_error(message: str) -> int:
+    print(f"harness: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _emit(
+    args: argparse.Namespace,
+    name: str,
+    result: dict[str, Any],
+    table: Callable[[dict[str, Any]], str],
+) -> int:
+    """Write *result* to reports/bench and print it (JSON with --json, else the table)."""
+    path = _write_bench(args, name, result)
+    print(json.dumps(result) if args.json else f"{table(result)}\nwritten: {path}")
+    return 0
+
+
+def _corpus_dirs(args: argparse.Namespace) -> list[Path] | None:
+    """The --corpus directories (default: the bundled corpus); None, said, if one is missing."""
+    corpus: list[Path] = args.corpus or [DEFAULT_CORPUS]
+    missing = [c for c in corpus if not c.is_dir()]
+    if missing:
+        _usage_error(f"--corpus {missing[0]}: no such directory")
+        return None
+    return corpus
+
+
 def _bench_harness(args: argparse.Namespace) -> int:
     from harness.benchcorpus import run_harness_bench, table
 
-    corpus = args.corpus or [DEFAULT_CORPUS]
-    missing = [c for c in corpus if not c.is_dir()]
-    if missing:
-        print(f"harness: error: --corpus {missing[0]}: no such directory", file=sys.stderr)
+    corpus = _corpus_dirs(args)
+    if corpus is None:
         return 2
     result = run_harness_bench(corpus, args.workers, args.scale)
-    path = _write_bench(args, "harness", result)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(table(result))
-        print(f"written: {path}")
-    return 0
+    return _emit(args, "harness", result, table)
 
 
 def _gen_corpus(args: argparse.Namespace) -> int:
@@ -138,8 +158,7 @@ def _gen_corpus(args: argparse.Namespace) -> int:
     try:
         out = generate(args.out, args.cases)
     except (ValueError, FileExistsError) as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     print(f"{args.cases} cases written to {out}; validate with: pytest harness/ --corpus {out}")
     return 0
 
@@ -148,16 +167,9 @@ def _bench_ipc(args: argparse.Namespace) -> int:
     from harness.bench import run_ipc_bench, table
 
     if args.events < 2 or args.repeats < 1:
-        print("harness: error: --events must be >= 2 and --repeats >= 1", file=sys.stderr)
-        return 2
+        return _usage_error("--events must be >= 2 and --repeats >= 1")
     result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats)
-    path = _write_bench(args, f"ipc-{args.payload}", result)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(table(result))
-        print(f"written: {path}")
-    return 0
+    return _emit(args, f"ipc-{args.payload}", result, table)
 
 
 def _selftest(args: argparse.Namespace) -> int:
@@ -167,8 +179,7 @@ def _selftest(args: argparse.Namespace) -> int:
     try:
         result = run_selftest(args.corpus, args.case)
     except (CorpusError, KeyError) as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     print(json.dumps(result) if args.json else table(result))
     return 0 if result["detection_rate"] == 1.0 and result["false_alarms"] == 0 else 1
 
@@ -178,13 +189,11 @@ def _failover(args: argparse.Namespace) -> int:
     from harness.failover import passed, run_failover, table
 
     if args.points < 1:
-        print(f"harness: error: --points {args.points}: must be >= 1", file=sys.stderr)
-        return 2
+        return _usage_error(f"--points {args.points}: must be >= 1")
     try:
         result = run_failover(args.corpus, args.points, args.seed)
     except CorpusError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     path = _write_bench(args, "failover", result, folder="reliability")
     print(json.dumps(result) if args.json else f"{table(result)}\nwritten: {path}")
     return 0 if passed(result) else 1
@@ -194,12 +203,9 @@ def _flakes(args: argparse.Namespace) -> int:
     from harness.flakes import run_flakes, table
 
     if args.runs < 1:
-        print(f"harness: error: --runs {args.runs}: must be >= 1", file=sys.stderr)
-        return 2
-    corpus = args.corpus or [DEFAULT_CORPUS]
-    missing = [c for c in corpus if not c.is_dir()]
-    if missing:
-        print(f"harness: error: --corpus {missing[0]}: no such directory", file=sys.stderr)
+        return _usage_error(f"--runs {args.runs}: must be >= 1")
+    corpus = _corpus_dirs(args)
+    if corpus is None:
         return 2
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out_dir = args.report_dir / "flakes" / stamp
@@ -226,8 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return ledger_cli.dispatch(args)
     except (ReportError, PolicyError, ConfigError) as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
 
 
 if __name__ == "__main__":

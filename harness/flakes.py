@@ -9,34 +9,14 @@ nothing but they do cost a rollout.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.report import load_report
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _one_run(stage: float, workers: str, corpus: list[Path], out: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "pytest", "harness/", "--stage", f"{stage:g}", "-n", workers]
-    cmd += ["--report-dir", str(out), "-p", "no:cacheprovider", "-q", "--no-header"]
-    for c in corpus:
-        cmd += ["--corpus", str(c)]
-    started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - started
-    reports = sorted(out.glob("stage-*/*/report.yaml"))
-    if not reports:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-        raise RuntimeError(f"the run wrote no report (pytest exit {proc.returncode}): {tail}")
-    report = load_report(reports[-1].parent)
-    return {"exit": proc.returncode, "wall_s": round(wall, 1), "cases": report["cases"]}
+from harness.subrun import validate
 
 
 def run_flakes(
@@ -46,11 +26,12 @@ def run_flakes(
     non_match: list[dict[str, Any]] = []
     walls = []
     for i in range(1, runs + 1):
-        run = _one_run(stage, workers, corpus, out_dir / f"run-{i:02d}")
-        walls.append(run["wall_s"])
-        counts = Counter(c["verdict"] for c in run["cases"])
+        run = validate(stage, workers, corpus, out_dir / f"run-{i:02d}")
+        cases = run.report["cases"]
+        walls.append(round(run.wall_s, 1))
+        counts = Counter(c["verdict"] for c in cases)
         verdicts.update(counts)
-        for case in run["cases"]:
+        for case in cases:
             if case["verdict"] not in ("match", "ignored"):
                 non_match.append(
                     {
@@ -61,7 +42,7 @@ def run_flakes(
                     }
                 )
         print(
-            f"run {i}/{runs}: {run['wall_s']:.0f} s, "
+            f"run {i}/{runs}: {run.wall_s:.0f} s, "
             + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
             file=sys.stderr,
             flush=True,
@@ -69,7 +50,7 @@ def run_flakes(
     result = {
         "runs": runs,
         "stage": stage,
-        "audits_per_run": len(run["cases"]),
+        "audits_per_run": len(cases),
         "verdicts": dict(sorted(verdicts.items())),
         "mismatches": verdicts.get("mismatch", 0),
         "inconclusive": verdicts.get("inconclusive", 0),
