@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import pickle
 import sys
-import time
 from typing import Any
 
 from veritas.events import ProgressEvent
@@ -33,8 +32,16 @@ class PipeSink:
         summary: dict[str, Any] | None = None,
         data: bytes | None = None,
     ) -> ProgressEvent:
-        event = ProgressEvent(
-            "bench", self.seq, type, phase, step, pct, detail, summary or {}, data, time.time()
+        event = ProgressEvent.stamped(
+            "bench",
+            self.seq,
+            type,
+            phase,
+            step=step,
+            pct=pct,
+            detail=detail,
+            summary=summary,
+            data=data,
         )
         self.conn.send_bytes(pickle.dumps(event.as_tuple(), protocol=5))
         self.seq += 1

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from typing import Any, BinaryIO
 
 from veritas.events import ProgressEvent, encode_control, encode_line, validate_event
@@ -73,17 +72,16 @@ class Emitter:
         data: bytes | None = None,
     ) -> ProgressEvent:
         with self._lock:
-            event = ProgressEvent(
+            event = ProgressEvent.stamped(
                 self.audit_id,
                 self._seq,
                 type,
                 phase,
-                step,
-                pct,
-                detail,
-                {} if summary is None else summary,
-                data,
-                time.time(),
+                step=step,
+                pct=pct,
+                detail=detail,
+                summary=summary,
+                data=data,
             )
             validate_event(event)
             self._send(event)

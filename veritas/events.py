@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -67,6 +68,34 @@ class ProgressEvent:
     summary: dict[str, Any] = field(default_factory=dict)
     data: bytes | None = None
     timestamp: float = 0.0
+
+    @classmethod
+    def stamped(
+        cls,
+        audit_id: str,
+        seq: int,
+        type: str,
+        phase: str,
+        *,
+        step: str = "",
+        pct: float = 0.0,
+        detail: str = "",
+        summary: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> ProgressEvent:
+        """A new event as an ``EventSink.emit`` makes it: timestamped now."""
+        return cls(
+            audit_id,
+            seq,
+            type,
+            phase,
+            step,
+            pct,
+            detail,
+            {} if summary is None else summary,
+            data,
+            time.time(),
+        )
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Positional form used by the Queue wire (cheaper to pickle than the object)."""

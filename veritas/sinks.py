@@ -6,7 +6,6 @@ For running the engine without a child process (tests, corpus sanity checks): ev
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,17 +28,16 @@ class ListSink:
         summary: dict[str, Any] | None = None,
         data: bytes | None = None,
     ) -> ProgressEvent:
-        event = ProgressEvent(
+        event = ProgressEvent.stamped(
             self.audit_id,
             len(self.events),
             type,
             phase,
-            step,
-            pct,
-            detail,
-            {} if summary is None else summary,
-            data,
-            time.time(),
+            step=step,
+            pct=pct,
+            detail=detail,
+            summary=summary,
+            data=data,
         )
         validate_event(event)
         self.events.append(event)

@@ -8,21 +8,28 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def test_bench_ipc_json_and_attestation(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "VERITAS_IPC_FAULT"}
+def bench_ipc(tmp_path: Path, events: int, **env: str) -> dict[str, Any]:
+    """``harness bench ipc --json`` with one repeat; its result."""
+    full_env = {k: v for k, v in os.environ.items() if k != "VERITAS_IPC_FAULT"} | env
+    args = ["--report-dir", str(tmp_path), "bench", "ipc", "--events", str(events), "--repeats"]
     proc = subprocess.run(
-        [sys.executable, "-m", "harness", "--report-dir", str(tmp_path), "bench", "ipc",
-         "--events", "300", "--repeats", "1", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "harness", *args, "1", "--json"],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def test_bench_ipc_json_and_attestation(tmp_path: Path) -> None:
+    result = bench_ipc(tmp_path, 300)
     assert (result["events"], result["payload"], result["repeats"]) == (300, "small", 1)
     assert set(result["modes"]) == {"stdout", "queue", "pipe"}
     for mode, m in result["modes"].items():
@@ -34,11 +41,5 @@ def test_bench_ipc_json_and_attestation(tmp_path: Path) -> None:
 
 
 def test_a_queue_that_falls_back_shows_in_the_bench(tmp_path: Path) -> None:
-    env = {**os.environ, "VERITAS_IPC_FAULT": "connect"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "--report-dir", str(tmp_path), "bench", "ipc",
-         "--events", "50", "--repeats", "1", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["modes"]["queue"]["attested"] == ["stdout"]
+    result = bench_ipc(tmp_path, 50, VERITAS_IPC_FAULT="connect")
+    assert result["modes"]["queue"]["attested"] == ["stdout"]
