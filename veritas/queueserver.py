@@ -4,11 +4,9 @@ One ``QueueServer`` per audit: an authenticated ``multiprocessing.connection.Lis
 fresh address (a Unix socket in a private directory on POSIX, a named pipe on Windows) with a
 random authkey. A thread accepts the child (the authentication handshake is blocking); then
 
-* on POSIX the event loop itself reads the socket (``_read_on_loop``): a batch wakes the loop
-  directly, as a line on stdout does, with no thread hand-off on the way. The frames are
-  ``multiprocessing.connection``'s (a 4-byte big-endian signed length, or -1 and an 8-byte
-  length; CPython keeps it "for wire compatibility with 3.7"), checked against the running
-  interpreter by ``tests/veritas/test_queueserver.py``;
+* on POSIX the event loop itself reads the socket through ``veritas.qstream.FrameProtocol``:
+  a batch is decoded and handed on in the selector's own callback, with no thread hand-off
+  and no reader task on the way;
 * on Windows (a named pipe, which the selector loop cannot watch) the thread goes on reading
   and hands each batch to the loop.
 
@@ -26,7 +24,6 @@ import json
 import logging
 import os
 import socket
-import struct
 import sys
 import threading
 from collections.abc import Callable
@@ -34,30 +31,10 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from veritas.events import ProgressEvent
-from veritas.qwire import BATCH, END, decode_batch, encode_ack
+from veritas.qstream import FrameProtocol
+from veritas.qwire import BATCH, END, WireError, decode_batch, encode_ack
 
 log = logging.getLogger("veritas.ipc")
-
-_LEN = struct.Struct("!i")
-_LONG_LEN = struct.Struct("!Q")
-
-
-def frame(message: bytes) -> bytes:
-    """*message* as ``Connection.send_bytes`` puts it on the wire."""
-    if len(message) > 0x7FFFFFFF:
-        return _LEN.pack(-1) + _LONG_LEN.pack(len(message)) + message
-    return _LEN.pack(len(message)) + message
-
-
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
-    """One message as ``Connection.recv_bytes`` would return it; IncompleteReadError at EOF."""
-    (size,) = _LEN.unpack(await reader.readexactly(_LEN.size))
-    if size == -1:
-        (size,) = _LONG_LEN.unpack(await reader.readexactly(_LONG_LEN.size))
-    elif size < 0:
-        raise ValueError(f"bad frame length {size}")
-    return await reader.readexactly(size)
-
 
 #: What the reader thread reports to the event loop.
 OnBatch = Callable[[list[ProgressEvent]], None]
@@ -80,9 +57,9 @@ class QueueServer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._send_lock = threading.Lock()
-        self._writer: asyncio.StreamWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._read_task: asyncio.Task[None] | None = None
+        self._protocol: FrameProtocol | None = None  # on_loop: reads the socket, writes acks
+        self._adopting: asyncio.Task[Any] | None = None
         self.connected = threading.Event()
 
     def __repr__(self) -> str:
@@ -148,35 +125,32 @@ class QueueServer:
         """On the loop: read the accepted connection from here on."""
         if self._closed:
             return
-        self._read_task = asyncio.get_running_loop().create_task(
-            self._read_on_loop(conn, on_batch, on_end)
-        )
-
-    async def _read_on_loop(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
         sock = socket.socket(fileno=os.dup(conn.fileno()))
         conn.close()
-        try:
-            reader, self._writer = await asyncio.open_connection(sock=sock)
-        except Exception as exc:
-            sock.close()
-            on_end(f"queue read failed: {type(exc).__name__}: {exc}")
-            return
-        try:
-            while True:
-                message = await read_frame(reader)
-                if message[:1] == BATCH:
+
+        def on_message(message: bytes) -> bool:
+            if message[:1] == BATCH:
+                try:
                     on_batch(decode_batch(message))
-                elif message == END:
-                    on_end(None)
-                    return
-                else:
-                    on_end(f"unknown message kind {message[:1]!r}")
-                    return
-        except asyncio.IncompleteReadError:
-            on_end("queue closed without end of stream")
-        except (ConnectionError, OSError) as exc:
-            on_end(f"queue read failed: {type(exc).__name__}: {exc}")
-        except Exception as exc:  # a WireError, a bad frame
+                except WireError as exc:
+                    on_end(f"queue read failed: {type(exc).__name__}: {exc}")
+                    return False
+                return True
+            on_end(None if message == END else f"unknown message kind {message[:1]!r}")
+            return False
+
+        self._protocol = FrameProtocol(on_message, on_end)
+        loop = asyncio.get_running_loop()
+        self._adopting = loop.create_task(
+            loop.connect_accepted_socket(lambda: self._protocol, sock)
+        )
+        self._adopting.add_done_callback(lambda t: self._adopted(t, sock, on_end))
+
+    def _adopted(self, task: asyncio.Task[Any], sock: socket.socket, on_end: OnEnd) -> None:
+        if task.cancelled():
+            sock.close()
+        elif (exc := task.exception()) is not None:
+            sock.close()
             on_end(f"queue read failed: {type(exc).__name__}: {exc}")
 
     def ack(self, count: int) -> None:
@@ -184,9 +158,8 @@ class QueueServer:
         if count <= 0:
             return
         if self.on_loop:
-            writer = self._writer
-            if writer is not None and not writer.is_closing():
-                writer.write(frame(encode_ack(count)))  # buffered; never blocks the loop
+            if self._protocol is not None:
+                self._protocol.write(encode_ack(count))
             return
         conn = self._conn
         if conn is None:
@@ -213,7 +186,7 @@ class QueueServer:
             threading.Thread(target=self._wake_accept, daemon=True).start()
         if self._thread is not None:
             self._thread.join(5)
-        if self._loop is not None and (self._read_task is not None or self._writer is not None):
+        if self._loop is not None and self._adopting is not None:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self._loop.call_soon_threadsafe(self._close_on_loop)
         if self._conn is not None:
@@ -221,7 +194,7 @@ class QueueServer:
         self._listener.close()
 
     def _close_on_loop(self) -> None:
-        if self._read_task is not None:
-            self._read_task.cancel()
-        if self._writer is not None:
-            self._writer.close()
+        if self._adopting is not None:
+            self._adopting.cancel()
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()

@@ -1,72 +1,38 @@
-"""The parent's Queue end: its frames are ``multiprocessing.connection``'s, byte for byte, and
-reading on the event loop (POSIX) or in a thread (Windows) delivers the same audit."""
+"""The parent's Queue end: reading on the event loop (POSIX) or in a thread (Windows) delivers
+the same audit, and a broken stream ends it with a reason."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import socket
-import threading
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Client
 
 import pytest
 
 import veritas.runner
 from veritas.events import ProgressEvent
-from veritas.queueserver import QueueServer, frame, read_frame
+from veritas.queueserver import QueueServer
+from veritas.qwire import END, encode_batch
 from veritas.runner import AuditRunner
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="the loop reads sockets on POSIX")
-SIZES = [0, 1, 5, 16_384, 16_385, 3 << 20]
+WAYS = pytest.mark.parametrize(
+    "on_loop",
+    [
+        pytest.param(
+            True,
+            id="loop-reads",
+            marks=pytest.mark.skipif(os.name != "posix", reason="the loop reads sockets on POSIX"),
+        ),
+        pytest.param(False, id="thread-reads"),
+    ],
+)
 
 
-@posix_only
-def test_frames_written_by_send_bytes_are_read_by_read_frame() -> None:
-    ours, theirs = socket.socketpair()
-    conn = Connection(theirs.detach())
-
-    async def main() -> list[bytes]:
-        reader, writer = await asyncio.open_connection(sock=ours)
-
-        def send_all() -> None:
-            for i, n in enumerate(SIZES):
-                conn.send_bytes(bytes([i % 251]) * n)
-
-        sending = asyncio.create_task(asyncio.to_thread(send_all))
-        got = [await read_frame(reader) for _ in SIZES]
-        await sending
-        writer.close()
-        return got
-
-    got = asyncio.run(main())
-    conn.close()
-    assert got == [bytes([i % 251]) * n for i, n in enumerate(SIZES)]
-
-
-@posix_only
-def test_frames_written_by_frame_are_read_by_recv_bytes() -> None:
-    ours, theirs = socket.socketpair()
-    conn = Connection(theirs.detach())
-
-    def send_all() -> None:
-        for i, n in enumerate(SIZES):
-            ours.sendall(frame(bytes([i]) * n))
-
-    sender = threading.Thread(target=send_all)
-    sender.start()
-    got = [conn.recv_bytes() for _ in SIZES]
-    sender.join()
-    ours.close()
-    conn.close()
-    assert got == [bytes([i]) * n for i, n in enumerate(SIZES)]
-
-
-@pytest.mark.parametrize("on_loop", [True, False], ids=["loop-reads", "thread-reads"])
+@WAYS
 def test_both_ways_of_reading_deliver_the_same_audit(
     on_loop: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if on_loop and os.name != "posix":
-        pytest.skip("the loop reads sockets on POSIX")
     made: list[QueueServer] = []
 
     def server(*args: object, **kwargs: object) -> QueueServer:
@@ -83,7 +49,7 @@ def test_both_ways_of_reading_deliver_the_same_audit(
     url = "synthetic:?events=300&png=3&unicode=1"
     outcome = asyncio.run(AuditRunner(url, mode="queue", maxsize=7, audit_id="s").run(send))
     assert [s.on_loop for s in made] == [on_loop]
-    assert (made[0]._read_task is not None) is on_loop  # who really read the batches
+    assert (made[0]._protocol is not None) is on_loop  # who really read the batches
     assert outcome.state == "completed" and outcome.ipc_faults == []
     assert outcome.attested_transport == "queue"
     assert outcome.events_by_transport == {"queue": 300, "stdout": 0}
@@ -96,3 +62,55 @@ def test_the_loop_reads_by_default_on_posix_only() -> None:
         assert server.on_loop is (os.name == "posix")
     finally:
         server.close()
+
+
+def _serve(on_loop: bool, messages: list[bytes]) -> tuple[list[int], list[str | None]]:
+    """Send *messages* raw to a server as its child would, then hang up; what it reported."""
+    seqs: list[int] = []
+    ends: list[str | None] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = QueueServer(on_loop=on_loop)
+        ended = asyncio.Event()
+
+        def on_end(error: str | None) -> None:
+            ends.append(error)
+            ended.set()
+
+        server.start(loop, lambda batch: seqs.extend(e.seq for e in batch), on_end)
+        spec = json.loads(server.handshake())
+
+        def child() -> None:
+            with Client(spec["address"], authkey=bytes.fromhex(spec["authkey"])) as conn:
+                for message in messages:
+                    conn.send_bytes(message)
+
+        await asyncio.to_thread(child)
+        await asyncio.wait_for(ended.wait(), 10)
+        await asyncio.sleep(0.05)  # anything reported after the end would show up here
+        server.close()
+
+    asyncio.run(main())
+    return seqs, ends
+
+
+BATCH_0_2 = encode_batch([ProgressEvent.stamped("s", i, "log", "scout") for i in range(3)])
+
+
+@WAYS
+def test_the_end_of_stream_ends_the_queue_cleanly(on_loop: bool) -> None:
+    assert _serve(on_loop, [BATCH_0_2, END, BATCH_0_2]) == ([0, 1, 2], [None])
+
+
+@WAYS
+def test_a_child_that_hangs_up_without_the_end_is_reported(on_loop: bool) -> None:
+    assert _serve(on_loop, [BATCH_0_2]) == ([0, 1, 2], ["queue closed without end of stream"])
+
+
+@WAYS
+def test_an_unknown_message_ends_the_queue_with_its_kind(on_loop: bool) -> None:
+    assert _serve(on_loop, [BATCH_0_2, b"Zzz", BATCH_0_2]) == (
+        [0, 1, 2],
+        ["unknown message kind b'Z'"],
+    )

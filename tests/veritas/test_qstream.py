@@ -1,0 +1,161 @@
+"""The parent reads ``multiprocessing.connection``'s frames byte for byte: what
+``Connection.send_bytes`` writes, ``FrameDecoder`` cuts into the same messages however the
+bytes are split, and what ``frame`` writes, ``Connection.recv_bytes`` reads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import threading
+from multiprocessing.connection import Connection
+
+import pytest
+
+from veritas.qstream import FrameDecoder, FrameError, FrameProtocol, frame
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="the loop reads sockets on POSIX")
+SIZES = [0, 1, 5, 16_384, 16_385, 3 << 20]
+MESSAGES = [bytes([i % 251]) * n for i, n in enumerate(SIZES)]
+
+
+def _wire(messages: list[bytes]) -> bytes:
+    """The bytes the running interpreter's ``send_bytes`` puts on a socket for *messages*."""
+    ours, theirs = socket.socketpair()
+    conn = Connection(theirs.detach())
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := ours.recv(1 << 20):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    for message in messages:
+        conn.send_bytes(message)
+    conn.close()
+    reader.join()
+    ours.close()
+    return bytes(received)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4096, 65_536, None], ids=lambda c: f"chunk-{c}")
+def test_the_decoder_cuts_send_bytes_frames_however_they_are_split(chunk: int | None) -> None:
+    wire = _wire(MESSAGES if chunk != 1 else MESSAGES[:5])  # one byte at a time: small only
+    decoder = FrameDecoder()
+    got: list[bytes] = []
+    step = chunk or len(wire)
+    for at in range(0, len(wire), step):
+        got += decoder.feed(wire[at : at + step])
+    assert got == (MESSAGES if chunk != 1 else MESSAGES[:5])
+    assert decoder.pending == 0
+
+
+def test_the_decoder_keeps_a_partial_frame_until_it_is_whole() -> None:
+    wire = _wire([b"abc", b"defgh"])
+    decoder = FrameDecoder()
+    assert decoder.feed(wire[:9]) == [b"abc"]  # 4 + 3, then 2 bytes of the next header
+    assert decoder.pending == 2
+    assert decoder.feed(wire[9:14]) == []
+    assert decoder.feed(wire[14:]) == [b"defgh"]
+    assert decoder.pending == 0
+
+
+def test_the_decoder_reads_the_long_form_header() -> None:
+    long_form = (-1).to_bytes(4, "big", signed=True) + (6).to_bytes(8, "big") + b"longer"
+    assert FrameDecoder().feed(long_form + frame(b"x")) == [b"longer", b"x"]
+
+
+def test_the_decoder_refuses_a_negative_length_naming_it() -> None:
+    with pytest.raises(FrameError, match=r"bad frame length -7 \(accepted: 0 or more, or -1\)"):
+        FrameDecoder().feed((-7).to_bytes(4, "big", signed=True) + b"rest")
+
+
+def test_frames_written_by_frame_are_read_by_recv_bytes() -> None:
+    ours, theirs = socket.socketpair()
+    conn = Connection(theirs.detach())
+
+    def send_all() -> None:
+        for message in MESSAGES:
+            ours.sendall(frame(message))
+
+    sender = threading.Thread(target=send_all)
+    sender.start()
+    got = [conn.recv_bytes() for _ in MESSAGES]
+    sender.join()
+    ours.close()
+    conn.close()
+    assert got == MESSAGES
+
+
+@posix_only
+def test_the_protocol_hands_on_what_send_bytes_wrote_and_stops_when_told() -> None:
+    ours, theirs = socket.socketpair()
+    conn = Connection(theirs.detach())
+    got: list[bytes] = []
+    closed: list[str | None] = []
+    stop = b"stop"
+
+    def on_message(message: bytes) -> bool:
+        got.append(message)
+        return message != stop
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        protocol = FrameProtocol(on_message, closed.append)
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+
+        def child() -> None:
+            for message in [*MESSAGES, stop, b"after the end"]:
+                conn.send_bytes(message)
+            protocol_wrote.append(conn.recv_bytes())  # the protocol can still write back
+            conn.close()
+
+        protocol_wrote: list[bytes] = []
+        sending = asyncio.create_task(asyncio.to_thread(child))
+        while stop not in got:
+            await asyncio.sleep(0.01)
+        protocol.write(b"ack")
+        await sending
+        assert protocol_wrote == [b"ack"]
+        assert protocol.transport is not None
+        protocol.transport.close()
+
+    asyncio.run(main())
+    assert got == [*MESSAGES, stop]
+    assert closed == []  # stopping on purpose is not a broken stream
+
+
+@posix_only
+def test_the_protocol_reports_a_stream_that_breaks_mid_frame() -> None:
+    ours, theirs = socket.socketpair()
+    closed: list[str | None] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        protocol = FrameProtocol(lambda m: True, closed.append)
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+        theirs.sendall(frame(b"whole") + frame(b"cut off")[:6])
+        theirs.close()
+        for _ in range(200):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert closed == ["queue closed without end of stream"]
+
+
+def test_the_decoder_agrees_with_recv_bytes_on_random_streams() -> None:
+    rng = random.Random(20261124)
+    messages = [rng.randbytes(rng.choice([0, 1, 100, 20_000, 70_000])) for _ in range(60)]
+    wire = _wire(messages)
+    decoder = FrameDecoder()
+    got: list[bytes] = []
+    at = 0
+    while at < len(wire):
+        step = rng.randint(1, 50_000)
+        got += decoder.feed(wire[at : at + step])
+        at += step
+    assert got == messages
