@@ -3,8 +3,8 @@
     python -m veritas.child URL --tier TIER --audit-id ID [--ipc stdout|queue]
 
 With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
-``{"address": …, "authkey": "<hex>", "maxsize": N, "put_timeout": S}``. The authkey travels
-this way so that it is never on a command line nor in the environment, where the child's own
+``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S}``.
+The authkey travels this way so that it is never on a command line nor in the environment, where the child's own
 children (a browser, say) would inherit it.
 
 Exit codes: 0 the audit completed, 1 it ended in ``audit_error``, 2 bad arguments,
@@ -48,6 +48,7 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
             address,
             bytes.fromhex(spec["authkey"]),
             maxsize=int(spec["maxsize"]),
+            max_bytes=int(spec["max_bytes"]),
             put_timeout=float(spec["put_timeout"]),
             sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
             injector=FaultInjector(fault)

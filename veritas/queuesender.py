@@ -1,7 +1,8 @@
 """The child's end of the Queue (runs in the child; standard library only).
 
-``put`` never drops: it waits while ``maxsize`` events are in flight (accepted but not yet
-acknowledged by the parent), for at most ``put_timeout`` seconds.
+``put`` never drops: it waits while ``maxsize`` events, or ``max_bytes`` of payload, are in
+flight (accepted but not yet acknowledged by the parent), for at most ``put_timeout`` seconds.
+The parent acknowledges in ``seq`` order, so the sizes of the events in flight are a FIFO.
 
 Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
 
@@ -13,8 +14,8 @@ Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
   as one batch, the way ``multiprocessing.Queue``'s feeder does, so a busy producer pays one
   round of framing per batch rather than per event.
 
-Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_failure``
-and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
+Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_sizes``,
+``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
 receives.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 
 from veritas.events import ProgressEvent
 from veritas.faults import FaultInjector
-from veritas.qwire import END, decode_ack, encode_batch
+from veritas.qwire import END, MAX_BYTES, decode_ack, encode_batch
 
 #: A put this long after the previous one, with nothing buffered, is sent directly.
 DIRECT_GAP = 0.0005
@@ -52,13 +53,17 @@ class QueueSender:
         authkey: bytes,
         *,
         maxsize: int = 1000,
+        max_bytes: int = MAX_BYTES,
         put_timeout: float = 10.0,
         sever_after: int | None = None,
         injector: FaultInjector | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"QueueSender maxsize {maxsize} must be >= 1")
+        if max_bytes < 1:
+            raise ValueError(f"QueueSender max_bytes {max_bytes} must be >= 1")
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
         self.put_timeout = put_timeout
         self._sever_after = sever_after  # test-only (veritas.faults): cut after this many
         self._injector = injector  # test-only (veritas.faults): corrupts what is sent
@@ -74,6 +79,8 @@ class QueueSender:
         self._last_put = 0.0
         self.sends = {"direct": 0, "feeder": 0}  # messages sent each way (for tests and benches)
         self._in_flight = 0  # buffered + being sent + sent and not yet acknowledged
+        self._sizes: collections.deque[int] = collections.deque()  # their payload sizes
+        self._in_flight_bytes = 0
         self._failure: str | None = None
         self._closing = False
         self._feeder = threading.Thread(target=self._feed, name="veritas-queue-feeder", daemon=True)
@@ -85,7 +92,10 @@ class QueueSender:
 
     def __repr__(self) -> str:
         state = self._failure or ("closing" if self._closing else "open")
-        return f"<QueueSender {state} in_flight={self._in_flight}/{self.maxsize}>"
+        return (
+            f"<QueueSender {state} in_flight={self._in_flight}/{self.maxsize} "
+            f"bytes={self._in_flight_bytes}/{self.max_bytes}>"
+        )
 
     @property
     def in_flight(self) -> int:
@@ -96,13 +106,15 @@ class QueueSender:
     def put(self, event: ProgressEvent) -> None:
         """Queue *event*; wait under backpressure; raise QueueFailure instead of dropping."""
         deadline = time.monotonic() + self.put_timeout
+        size = len(event.data or b"")
         with self._cond:
-            while self._failure is None and self._in_flight >= self.maxsize:
+            while self._failure is None and self._full(size):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._failure = (
                         f"put timed out after {self.put_timeout:g}s with "
-                        f"{self._in_flight} events in flight (maxsize {self.maxsize})"
+                        f"{self._in_flight} events ({self._in_flight_bytes} payload bytes) in "
+                        f"flight (maxsize {self.maxsize}, max_bytes {self.max_bytes})"
                     )
                     break
                 self._cond.wait(left)
@@ -114,9 +126,11 @@ class QueueSender:
                 and not self._busy
                 and not self._buffer
                 and now - self._last_put >= DIRECT_GAP
-                and len(event.data or b"") <= DIRECT_MAX_BYTES
+                and size <= DIRECT_MAX_BYTES
             )
             self._in_flight += 1
+            self._sizes.append(size)
+            self._in_flight_bytes += size
             self._last_put = now
             if direct:
                 self._busy = True
@@ -127,6 +141,12 @@ class QueueSender:
         if direct:
             self.sends["direct"] += 1
             self._transmit()  # a failure is recorded; the next put or close raises it
+
+    def _full(self, size: int) -> bool:
+        """Must a put of *size* payload bytes wait? (The caller holds ``_cond``.)"""
+        if self._in_flight >= self.maxsize:
+            return True
+        return self._in_flight > 0 and self._in_flight_bytes + size > self.max_bytes
 
     def close(self) -> None:
         """Send everything, the end sentinel, and wait for the parent to acknowledge it all."""
@@ -234,6 +254,8 @@ class QueueSender:
                 count = decode_ack(self._conn.recv_bytes())
                 with self._cond:
                     self._in_flight -= count
+                    for _ in range(min(count, len(self._sizes))):
+                        self._in_flight_bytes -= self._sizes.popleft()
                     self._cond.notify_all()
         except Exception as exc:
             with self._cond:

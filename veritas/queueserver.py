@@ -32,7 +32,7 @@ from typing import Any
 
 from veritas.events import ProgressEvent
 from veritas.qstream import FrameProtocol
-from veritas.qwire import BATCH, END, WireError, decode_batch, encode_ack
+from veritas.qwire import BATCH, END, MAX_BYTES, WireError, decode_batch, encode_ack
 
 log = logging.getLogger("veritas.ipc")
 
@@ -43,10 +43,18 @@ OnEnd = Callable[[str | None], None]
 
 class QueueServer:
     def __init__(
-        self, maxsize: int = 1000, put_timeout: float = 10.0, *, on_loop: bool | None = None
+        self,
+        maxsize: int = 1000,
+        put_timeout: float = 10.0,
+        *,
+        max_bytes: int = MAX_BYTES,
+        on_loop: bool | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"Queue maxsize {maxsize} must be >= 1")
+        if max_bytes < 1:
+            raise ValueError(f"Queue max_bytes {max_bytes} must be >= 1")
+        self.max_bytes = max_bytes
         #: read on the event loop (POSIX default) or in the accept thread (Windows)
         self.on_loop = sys.platform != "win32" if on_loop is None else on_loop
         self.maxsize = maxsize
@@ -78,6 +86,7 @@ class QueueServer:
             "address": self.address,
             "authkey": self._authkey.hex(),
             "maxsize": self.maxsize,
+            "max_bytes": self.max_bytes,
             "put_timeout": self.put_timeout,
         }
         return json.dumps(spec).encode() + b"\n"

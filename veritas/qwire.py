@@ -8,6 +8,8 @@ its child, used as a bounded queue:
 * parent → child: ``A`` + 4-byte little-endian count — that many events were delivered to the
   consumer, so the child may put that many more (credit-based flow control; ``maxsize`` events
   at most are ever in flight, which is what bounds the queue and applies backpressure).
+  ``max_bytes`` bounds the payload bytes in flight as well (an event bigger than that still
+  goes, alone), so a burst of screenshots holds at most that much memory and queueing time.
 
 Batches are unpickled with ``find_class`` disabled: a batch is tuples of builtins only, so even
 an authenticated peer cannot make the parent import or call anything.
@@ -22,6 +24,9 @@ from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
 from veritas.events import ProgressEvent
+
+#: Default bound on the payload bytes (``ProgressEvent.data``) in flight at once.
+MAX_BYTES: Final = 4 * 1024 * 1024
 
 BATCH: Final = b"B"
 END: Final = b"E"

@@ -142,3 +142,29 @@ def test_no_direct_send_while_the_parent_owes_acknowledgements() -> None:
         sender.put(event(3))
     sender.abandon()
     receiver.close(wait=0.5)
+
+
+def test_payload_bytes_in_flight_are_bounded_and_freed_by_acks() -> None:
+    held = Receiver(ack=False)
+    sender = held.sender(max_bytes=3_000_000, put_timeout=0.3)
+    mb = b"x" * 1_000_000
+    for seq in range(3):
+        sender.put(event(seq, mb))  # 3 MB: at the bound, not over it
+    with pytest.raises(QueueFailure, match=r"3 events \(3000000 payload bytes\) in flight "
+                       r"\(maxsize 1000, max_bytes 3000000\)"):  # fmt: skip
+        sender.put(event(3, b"y"))
+    sender.abandon()
+    held.close(wait=0.1)
+
+
+def test_an_event_bigger_than_max_bytes_goes_alone_and_acks_free_its_bytes(
+    receiver: Receiver,
+) -> None:
+    sender = receiver.sender(max_bytes=1000, put_timeout=5)
+    for seq in range(6):
+        sender.put(event(seq, bytes([seq]) * 1500))  # each waits for the previous one's ack
+    sender.close()
+    receiver.close()
+    assert receiver.seqs == list(range(6))
+    assert all(len(batch) == 1 for batch in receiver.batches)  # never two in flight
+    assert "bytes=0/1000" in repr(sender)
