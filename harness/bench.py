@@ -91,7 +91,7 @@ async def _run_pipe(url: str) -> Sample:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.pipechild", url], stdin=subprocess.PIPE, env=env
+        [sys.executable, "-P", "-m", "harness.pipechild", url], stdin=subprocess.PIPE, env=env
     )
     assert proc.stdin is not None
     proc.stdin.write(

@@ -129,6 +129,7 @@ class _Run:
         log.info("audit %s: %s requested, child uses %s", self.r.audit_id, self.r.mode, ipc)
         argv = [
             self.r.python,
+            "-P",  # not the working directory's packages: the child runs this veritas
             "-m",
             "veritas.child",
             self.r.url,

@@ -199,3 +199,18 @@ def test_authkey_is_not_on_the_command_line_nor_in_the_environment() -> None:
     for argv, env in seen:
         blob = " ".join(argv) + " ".join(f"{k}={v}" for k, v in env.items())
         assert key_hex not in blob
+
+
+@pytest.mark.parametrize("mode", ["stdout", "queue"])
+def test_the_child_runs_this_veritas_not_one_in_the_working_directory(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    impostor = tmp_path / "veritas"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("")
+    (impostor / "child.py").write_text("import sys\nsys.exit(93)\n")
+    monkeypatch.chdir(tmp_path)
+    outcome, events = run("synthetic:?events=20", mode=mode)
+    assert outcome.exit_code == 0 and outcome.state == "completed"
+    assert outcome.attested_transport == mode
+    assert [e.seq for e in events] == list(range(20))
