@@ -78,6 +78,15 @@ def _check(case: Case, k: int, control: Observation, cut: Observation) -> dict[s
         )
     if not cut.outcome["fallback"]:
         problems.append("no fallback recorded in the outcome")
+    if problems:  # enough to tell a lost event from an audit that went another way
+        if verdict.first_difference:
+            problems.append(verdict.first_difference.replace("\n", "; "))
+        last = cut.events[-1] if cut.events else {}
+        problems.append(
+            f"cut run: state {cut.state}, exit code {cut.outcome.get('exit_code')}, last event "
+            f"{last.get('type')} {last.get('step')!r}; stdout-only run's last event "
+            f"{control.events[-1]['type'] if control.events else None}"
+        )
     return {
         "case": case.id,
         "k": k,

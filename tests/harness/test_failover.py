@@ -79,6 +79,12 @@ def test_a_lost_event_fails(control: Observation) -> None:
     assert not row["ok"]
     assert any("seq has a gap" in p for p in row["problems"])
     assert any("9 events" in p for p in row["problems"])
+    # and what it takes to tell a lost event from an audit that went another way:
+    assert any(p.startswith("first divergence at event #5") for p in row["problems"])
+    assert row["problems"][-1] == (
+        "cut run: state completed, exit code None, last event audit_complete ''; "
+        "stdout-only run's last event audit_complete"
+    )
 
 
 def test_a_repeated_event_fails(control: Observation) -> None:
