@@ -14,6 +14,12 @@ Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
   as one batch, the way ``multiprocessing.Queue``'s feeder does, so a busy producer pays one
   round of framing per batch rather than per event.
 
+The connection's descriptor is closed only once no thread can use it any more: a thread that
+read ``_handle`` just before another closed it would otherwise read or write whatever file
+the process opens next under the same number (a module being imported, a page being
+written). So a hang-up first shuts the socket down, which wakes the ack thread and fails
+any send in progress, and the descriptor is closed after both threads are done.
+
 Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_sizes``,
 ``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
 receives.
@@ -23,6 +29,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
+import socket
+import sys
 import threading
 import time
 from multiprocessing.connection import Client, Connection
@@ -163,7 +172,7 @@ class QueueSender:
             if self._failure is not None:
                 raise QueueFailure(self._failure)
         self._feeder.join(self.put_timeout)
-        self._conn.close()
+        self._release()
 
     def abandon(self) -> list[ProgressEvent]:
         """Stop using the Queue; return the accepted events it did not send, in order.
@@ -177,13 +186,33 @@ class QueueSender:
             self._cond.notify_all()
         self._feeder.join(self.put_timeout)
         with self._cond:
-            self._cond.wait_for(lambda: not self._busy, self.put_timeout)
+            if not self._cond.wait_for(lambda: not self._busy, self.put_timeout):
+                self._shut_down()  # a send stuck on a parent that stopped reading fails now
+                self._cond.wait_for(lambda: not self._busy, self.put_timeout)
             unsent = [*self._sending, *self._buffer]
             self._sending = []
             self._buffer.clear()
+        self._release()
+        return unsent
+
+    def _shut_down(self) -> None:
+        """Hang up without closing the descriptor: the ack thread sees the end of stream."""
+        if sys.platform == "win32":  # a named pipe: no shutdown; closing is what wakes a reader
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            return
+        with (
+            contextlib.suppress(OSError, ValueError),
+            socket.socket(fileno=os.dup(self._conn.fileno())) as sock,
+        ):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _release(self) -> None:
+        """Close the connection once neither the ack thread nor a sender can touch it."""
+        self._shut_down()
+        self._acks.join(self.put_timeout)
         with contextlib.suppress(OSError):
             self._conn.close()
-        return unsent
 
     def _feed(self) -> None:
         while True:
@@ -240,7 +269,7 @@ class QueueSender:
             reason = f"put failed: fault injection: severed after {self._sent} events"
             with self._cond:
                 self._failure = reason
-            self._conn.close()
+            self._shut_down()
             raise ConnectionAbortedError(reason)
         if self._injector is not None:
             batch = self._injector.apply(batch)

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from multiprocessing.connection import Listener
+from typing import Any
 
 import pytest
 
@@ -29,11 +30,14 @@ class Receiver:
 
     def _run(self) -> None:
         with self.listener.accept() as conn:
-            while (message := conn.recv_bytes()) != END:
-                events = decode_batch(message)
-                self.batches.append([e.seq for e in events])
-                if self.ack:
-                    conn.send_bytes(encode_ack(len(events)))
+            try:
+                while (message := conn.recv_bytes()) != END:
+                    events = decode_batch(message)
+                    self.batches.append([e.seq for e in events])
+                    if self.ack:
+                        conn.send_bytes(encode_ack(len(events)))
+            except (EOFError, ConnectionError):
+                return  # the child hung up without the end of stream
             self.ended = True
 
     @property
@@ -168,3 +172,41 @@ def test_an_event_bigger_than_max_bytes_goes_alone_and_acks_free_its_bytes(
     assert receiver.seqs == list(range(6))
     assert all(len(batch) == 1 for batch in receiver.batches)  # never two in flight
     assert "bytes=0/1000" in repr(sender)
+
+
+def _watch_close(sender: QueueSender) -> list[bool]:
+    """Record, when the descriptor is closed, whether the ack thread was still running."""
+    alive_at_close: list[bool] = []
+    conn: Any = sender._conn
+    close = conn._close
+
+    def watched() -> None:
+        alive_at_close.append(sender._acks.is_alive())
+        close()
+
+    conn._close = watched
+    return alive_at_close
+
+
+@pytest.mark.parametrize("ending", ["close", "severed", "abandoned"])
+def test_the_descriptor_is_closed_only_after_the_ack_thread_ended(
+    receiver: Receiver, ending: str
+) -> None:
+    # A thread that read the descriptor's number just before another closed it would read
+    # whatever file the process opened next under that number (seen: a module's source).
+    sender = receiver.sender(sever_after=3 if ending == "severed" else None)
+    alive_at_close = _watch_close(sender)
+    for seq in range(6):
+        try:
+            sender.put(event(seq))
+        except QueueFailure:
+            break
+        if ending != "severed":  # a severed sender never has everything acknowledged
+            settle(sender)
+    if ending == "close":
+        sender.close()
+    else:
+        sender.abandon()
+    receiver.close()
+    assert alive_at_close == [False]
+    assert not sender._acks.is_alive() and not sender._feeder.is_alive()
