@@ -129,8 +129,6 @@ class FrameProtocol(asyncio.Protocol):
     def _finish(self, error: str | None) -> None:
         if self._done:
             return
-        self._done = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.pause_reading()
+        self._done = True  # what follows is read and dropped, so the child's hang-up is seen
         if error is not None:
             self._on_closed(error)

@@ -17,8 +17,10 @@ Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
 The connection's descriptor is closed only once no thread can use it any more: a thread that
 read ``_handle`` just before another closed it would otherwise read or write whatever file
 the process opens next under the same number (a module being imported, a page being
-written). So a hang-up first shuts the socket down, which wakes the ack thread and fails
-any send in progress, and the descriptor is closed after both threads are done.
+written). So a hang-up only shuts down the sending side (a send in progress fails; the
+parent reads everything sent, sees the end and hangs up, which ends the ack thread), and the
+descriptor is closed after both threads are done. Shutting down the receiving side too would
+make the parent's next acknowledgement fail, and asyncio then drops what it had not yet read.
 
 Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_sizes``,
 ``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
@@ -43,6 +45,8 @@ from veritas.qwire import END, MAX_BYTES, decode_ack, encode_batch
 
 #: A put this long after the previous one, with nothing buffered, is sent directly.
 DIRECT_GAP = 0.0005
+#: How long the parent gets to hang up after the end before the ack thread is woken anyway.
+HANG_UP_GRACE = 1.0
 #: Larger events always go through the feeder (the producer must not block on a big send).
 DIRECT_MAX_BYTES = 64 * 1024
 
@@ -195,8 +199,8 @@ class QueueSender:
         self._release()
         return unsent
 
-    def _shut_down(self) -> None:
-        """Hang up without closing the descriptor: the ack thread sees the end of stream."""
+    def _shut_down(self, how: int = socket.SHUT_WR) -> None:
+        """Hang up without closing the descriptor."""
         if sys.platform == "win32":  # a named pipe: no shutdown; closing is what wakes a reader
             with contextlib.suppress(OSError):
                 self._conn.close()
@@ -205,12 +209,15 @@ class QueueSender:
             contextlib.suppress(OSError, ValueError),
             socket.socket(fileno=os.dup(self._conn.fileno())) as sock,
         ):
-            sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(how)
 
     def _release(self) -> None:
         """Close the connection once neither the ack thread nor a sender can touch it."""
         self._shut_down()
-        self._acks.join(self.put_timeout)
+        self._acks.join(HANG_UP_GRACE)  # the parent hangs up once it has read to the end
+        if self._acks.is_alive():
+            self._shut_down(socket.SHUT_RDWR)
+            self._acks.join(self.put_timeout)
         with contextlib.suppress(OSError):
             self._conn.close()
 

@@ -117,6 +117,7 @@ class QueueServer:
                         loop.call_soon_threadsafe(on_batch, decode_batch(message))
                     elif message == END:
                         post_end(None)
+                        self._drain_and_hang_up(conn)
                         return
                     else:
                         post_end(f"unknown message kind {message[:1]!r}")
@@ -129,6 +130,19 @@ class QueueServer:
         self._loop = loop
         self._thread = threading.Thread(target=run, name="veritas-queue-reader", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _drain_and_hang_up(conn: Connection) -> None:
+        """After the end: wait for the child's hang-up, then answer it (its ack thread ends)."""
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                conn.recv_bytes()
+        if sys.platform != "win32":  # a socket; a named pipe's child closes its end itself
+            with (
+                contextlib.suppress(OSError, ValueError),
+                socket.socket(fileno=os.dup(conn.fileno())) as sock,
+            ):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _adopt(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
         """On the loop: read the accepted connection from here on."""
