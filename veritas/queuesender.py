@@ -23,15 +23,14 @@ descriptor is closed after both threads are done. Shutting down the receiving si
 make the parent's next acknowledgement fail, and asyncio then drops what it had not yet read.
 
 Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_sizes``,
-``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the ack thread is the only one that
-receives.
+``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the
+ack thread is the only one that receives.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import socket
 import sys
 import threading
@@ -41,7 +40,7 @@ from typing import Any
 
 from veritas.events import ProgressEvent
 from veritas.faults import FaultInjector
-from veritas.qwire import END, MAX_BYTES, decode_ack, encode_batch
+from veritas.qwire import END, MAX_BYTES, decode_ack, encode_batch, shut_down
 
 #: A put this long after the previous one, with nothing buffered, is sent directly.
 DIRECT_GAP = 0.0005
@@ -205,11 +204,7 @@ class QueueSender:
             with contextlib.suppress(OSError):
                 self._conn.close()
             return
-        with (
-            contextlib.suppress(OSError, ValueError),
-            socket.socket(fileno=os.dup(self._conn.fileno())) as sock,
-        ):
-            sock.shutdown(how)
+        shut_down(self._conn, how)
 
     def _release(self) -> None:
         """Close the connection once neither the ack thread nor a sender can touch it."""

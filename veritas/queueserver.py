@@ -32,7 +32,7 @@ from typing import Any
 
 from veritas.events import ProgressEvent
 from veritas.qstream import FrameProtocol
-from veritas.qwire import BATCH, END, MAX_BYTES, WireError, decode_batch, encode_ack
+from veritas.qwire import BATCH, END, MAX_BYTES, WireError, decode_batch, encode_ack, shut_down
 
 log = logging.getLogger("veritas.ipc")
 
@@ -138,11 +138,7 @@ class QueueServer:
             while True:
                 conn.recv_bytes()
         if sys.platform != "win32":  # a socket; a named pipe's child closes its end itself
-            with (
-                contextlib.suppress(OSError, ValueError),
-                socket.socket(fileno=os.dup(conn.fileno())) as sock,
-            ):
-                sock.shutdown(socket.SHUT_RDWR)
+            shut_down(conn, socket.SHUT_RDWR)
 
     def _adopt(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
         """On the loop: read the accepted connection from here on."""

@@ -17,13 +17,19 @@ an authenticated peer cannot make the parent import or call anything.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pickle
+import socket
 import struct
 from collections.abc import Sequence
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from veritas.events import ProgressEvent
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 #: Default bound on the payload bytes (``ProgressEvent.data``) in flight at once.
 MAX_BYTES: Final = 4 * 1024 * 1024
@@ -68,3 +74,16 @@ def decode_ack(message: bytes) -> int:
         raise WireError(f"expected an ack, got {message[:16]!r}")
     (count,) = _ACK.unpack_from(message, 1)
     return int(count)
+
+
+def shut_down(conn: Connection, how: int = socket.SHUT_WR) -> None:
+    """Shut *conn*'s socket down (POSIX) without closing the descriptor; a no-op once closed.
+
+    A thread blocked reading it wakes up, and unlike ``close`` the descriptor's number cannot
+    be reused under a thread that is about to read or write it.
+    """
+    with (
+        contextlib.suppress(OSError, ValueError),
+        socket.socket(fileno=os.dup(conn.fileno())) as sock,
+    ):
+        sock.shutdown(how)
