@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+
+from veritas.engine import scout
+from veritas.engine.decode import decode_html
 
 from .support import Collector, audit
 
@@ -140,3 +148,87 @@ def test_broken_subpage_is_a_finding(tmp_path: Path) -> None:
     broken = [f for f in sink.findings() if f["type"] == "broken_page"]
     assert [f["evidence"]["page_url"] for f in broken] == [(root / "gone.html").as_uri()]
     assert sink.last.summary["conditions"] == ["broken_page"]
+
+
+class _RecordingHandler(SimpleHTTPRequestHandler):
+    requested: ClassVar[list[str]]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def recording_site(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(base URL, request targets received) of a static site served from tmp_path."""
+    requested: list[str] = []
+    handler = type("Handler", (_RecordingHandler,), {"requested": requested})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _lone_surrogates_in_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages decode to text where "{HIGH}" and "{LOW}" are lone surrogates.
+
+    No decoder yields one, but the crawl must not depend on that: another engine's text, or a
+    future decoder, may hold them.
+    """
+
+    def decode(body: bytes, charset: str) -> tuple[str, str]:
+        text, used = decode_html(body, charset)
+        return text.replace("{HIGH}", "\ud800").replace("{LOW}", "\udfff"), used
+
+    monkeypatch.setattr(scout, "decode_html", decode)
+
+
+def test_link_with_lone_surrogate_is_followed_as_ufffd(
+    tmp_path: Path, recording_site: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, requested = recording_site
+    _lone_surrogates_in_text(monkeypatch)
+    (tmp_path / "index.html").write_text(
+        '<a href="{HIGH}x.html">one</a><a href="{LOW}x.html">same page</a>'
+    )
+    (tmp_path / "\ufffdx.html").write_text("<title>Replacement</title><p>found")
+    sink = audit(f"{base}/index.html", "standard_audit")
+    assert sink.last.type == "audit_complete", sink.last.detail
+    pages = sink.last.summary["pages"]
+    assert [(p["url"], p["ok"], p["title"]) for p in pages] == [
+        (f"{base}/index.html", True, ""),
+        (f"{base}/\ufffdx.html", True, "Replacement"),
+    ]
+    # The href is recorded as written; what is requested is the UTF-8 of U+FFFD, once.
+    assert pages[0]["links"][0]["href"] == f"{base}/\ud800x.html"
+    assert requested == ["/index.html", "/%EF%BF%BDx.html"]
+
+
+def test_start_url_with_lone_surrogate_is_fetched_as_ufffd(
+    tmp_path: Path, recording_site: tuple[str, list[str]]
+) -> None:
+    base, requested = recording_site
+    (tmp_path / "\ufffd.html").write_text("<title>Replacement</title>")
+    sink = audit(f"{base}/\udc80.html?q=\ud83d")
+    assert sink.last.type == "audit_complete", sink.last.detail
+    (page,) = sink.last.summary["pages"]
+    assert page["final_url"] == f"{base}/\ufffd.html?q=\ufffd"
+    assert requested == ["/%EF%BF%BD.html?q=%EF%BF%BD"]
+
+
+def test_file_link_with_lone_surrogate_is_followed_as_ufffd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lone_surrogates_in_text(monkeypatch)
+    (tmp_path / "index.html").write_text('<a href="{HIGH}x.html">one</a>')
+    (tmp_path / "\ufffdx.html").write_text("<title>Replacement</title>")
+    sink = audit((tmp_path / "index.html").as_uri(), "standard_audit")
+    assert sink.last.type == "audit_complete", sink.last.detail
+    assert [p["title"] for p in sink.last.summary["pages"]] == ["", "Replacement"]

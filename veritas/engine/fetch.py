@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
 import ssl
 import time
@@ -53,6 +54,19 @@ _EXTENSION_TYPES = {
     ".pdf": "application/pdf",
     ".zip": "application/zip",
 }
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def usv_string(text: str) -> str:
+    """*text* with every surrogate code point replaced by U+FFFD.
+
+    Browsers convert a URL to a USVString before parsing it, replacing each lone surrogate by
+    U+FFFD; the URL parser then percent-encodes its UTF-8 (``%EF%BF%BD``). A surrogate in a
+    Python string is never half of a character, so each one is lone.
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 class FetchError(Exception):
@@ -144,6 +158,9 @@ def fetch(url: str, *, timeout: float, max_bytes: int = MAX_BYTES) -> FetchResul
     so a server that drips one byte a second cannot hold the audit.
     """
     deadline = time.monotonic() + timeout
+    if isinstance(url, str):  # anything else is named by check_url
+        # What is fetched, and so the final URL, is the URL as a browser would request it.
+        url = usv_string(url)
     parts = check_url(url)
     if parts.scheme == "file":
         return _fetch_file(url, parts, max_bytes)

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from veritas.engine.decode import decode_html
-from veritas.engine.fetch import MAX_BYTES, FetchError, FetchResult, fetch, looks_binary
+from veritas.engine.fetch import (
+    MAX_BYTES,
+    FetchError,
+    FetchResult,
+    fetch,
+    looks_binary,
+    usv_string,
+)
 from veritas.engine.findings import Finding
 from veritas.engine.htmlparse import PageDocument, parse_html
 
@@ -117,7 +124,9 @@ def crawl_candidates(page: Page, site: urllib.parse.SplitResult) -> list[str]:
         return []
     out: list[str] = []
     for link in page.doc.links:
-        target = urllib.parse.urldefrag(link.href)[0]
+        # A browser follows the href as a USVString: two hrefs that differ only in their lone
+        # surrogates lead to one page, fetched once.
+        target = urllib.parse.urldefrag(usv_string(link.href))[0]
         if not target or "nofollow" in link.rel or not same_site(target, site):
             continue
         ext = os.path.splitext(urllib.parse.urlsplit(target).path)[1].lower()
