@@ -13,6 +13,8 @@ sent over the Queue from 0; for ``pixel`` and ``truncate`` it counts events carr
   char@K         one character of event K's text changes
   pixel@K        one pixel of the K-th screenshot changes
   truncate@K     the K-th event with data loses the second half of it
+  split@K        from event K on, every character above U+FFFF in the event's text (step,
+                 detail, summary keys and values) becomes its two UTF-16 surrogate halves
   delay@MS       every batch waits MS milliseconds before it is sent
   crash@K        the child dies (exit 70) when event K is due
   hang@K         the child stops forever when event K is due
@@ -25,6 +27,7 @@ import io
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from veritas.events import ProgressEvent
 
@@ -38,6 +41,7 @@ KINDS = (
     "char",
     "pixel",
     "truncate",
+    "split",
     "delay",
     "crash",
     "hang",
@@ -91,6 +95,36 @@ def _one_pixel_changed(png: bytes) -> bytes:
     return out.getvalue()
 
 
+def _utf16_halves(text: str) -> str:
+    """*text* with each astral character written as two code points, its surrogate halves.
+
+    This is what a transport that cut strings into UTF-16 code units and never joined them
+    again would deliver: the same text to a reader that thinks in UTF-16, not to one that
+    compares code points.
+    """
+    if not text or max(text) <= "\uffff":
+        return text
+    out = []
+    for char in text:
+        point = ord(char) - 0x10000
+        if point < 0:
+            out.append(char)
+        else:
+            out.append(chr(0xD800 + (point >> 10)) + chr(0xDC00 + (point & 0x3FF)))
+    return "".join(out)
+
+
+def _split_astral(value: Any) -> Any:
+    """*value* (JSON-able) with _utf16_halves applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return _utf16_halves(value)
+    if isinstance(value, dict):
+        return {_split_astral(key): _split_astral(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_split_astral(item) for item in value)
+    return value
+
+
 class FaultInjector:
     """Rewrites the stream of events the Queue sends (everything but connect and sever)."""
 
@@ -132,6 +166,13 @@ class FaultInjector:
                 )
             if nth_data == k and kind == "pixel" and event.type == "screenshot" and event.data:
                 event = dataclasses.replace(event, data=_one_pixel_changed(event.data))
+            if i >= k and kind == "split":
+                event = dataclasses.replace(
+                    event,
+                    step=_utf16_halves(event.step),
+                    detail=_utf16_halves(event.detail),
+                    summary=_split_astral(event.summary),
+                )
             if nth_data == k and kind == "truncate" and event.data:
                 event = dataclasses.replace(event, data=event.data[: len(event.data) // 2])
             out.append(event)

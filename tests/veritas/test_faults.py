@@ -62,7 +62,40 @@ def test_char_pixel_truncate_change_exactly_one_thing() -> None:
     assert len(truncated[1].data or b"") == len(original[1].data or b"") // 2
 
 
-@pytest.mark.parametrize("raw", ["explode@1", "drop", "drop@x", "dup@-1"])
+@pytest.mark.parametrize("raw", ["explode@1", "drop", "drop@x", "dup@-1", "split", "split@"])
 def test_bad_fault_specs_are_clear_errors(raw: str) -> None:
     with pytest.raises(FaultSpecError, match="VERITAS_IPC_FAULT"):
         parse_fault(raw)
+
+
+def test_split_writes_astral_characters_as_surrogate_halves_from_event_k_on() -> None:
+    text = "\U0001f600 \U0001d518\U0002000b é \uffff"
+    halves = "\ud83d\ude00 \ud835\udd18\ud840\udc0b é \uffff"
+    events = [
+        ProgressEvent(
+            "a",
+            i,
+            "log",
+            "scout",
+            step=f"s{text}",
+            detail=text,
+            summary={text: [text, {"k": (text, 1)}], "n": 1.5, "none": None},
+        )
+        for i in range(4)
+    ]
+    fault = parse_fault("split@2")
+    assert fault is not None
+    injector = FaultInjector(fault)
+    out = injector.apply(events[:1]) + injector.apply(events[1:])
+    assert out[:2] == events[:2]
+    for event in out[2:]:
+        assert (event.step, event.detail) == (f"s{halves}", halves)
+        assert event.summary == {halves: [halves, {"k": (halves, 1)}], "n": 1.5, "none": None}
+    # Read as UTF-16 code units, the corrupted text is the original.
+    assert halves.encode("utf-16-le", "surrogatepass").decode("utf-16-le") == text
+
+
+def test_split_leaves_text_without_astral_characters_alone() -> None:
+    fault = parse_fault("split@0")
+    assert fault is not None
+    assert FaultInjector(fault).apply(stream()) == stream()
