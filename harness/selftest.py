@@ -4,6 +4,10 @@ Each fault of ``veritas.faults`` is injected into the Queue run of a corpus case
 ``VERITAS_IPC_FAULT``) and the case is judged as in a stage validation. A corrupting fault
 must come out ``mismatch`` (a crash or a hang: ``inconclusive``); a benign one (a delay, or a
 severed Queue in a failover case) must come out ``match``.
+
+A fault that can only show on some text is injected into a case that has it: ``split`` (astral
+characters cut into surrogate halves) changes nothing on a page without characters above
+U+FFFF, so when the selected case has none it runs on ``unicode_astral_title``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.caserun import RunSettings, run_case
-from harness.corpus import load_corpus
+from harness.corpus import Case, Corpus, load_corpus
 from harness.siteserver import serve_sites
 
 #: (fault, what must happen, verdicts that count as that)
@@ -26,6 +30,7 @@ FAULTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("char@5", "detect", ("mismatch",)),
     ("pixel@0", "detect", ("mismatch",)),
     ("truncate@0", "detect", ("mismatch",)),
+    ("split@0", "detect", ("mismatch",)),
     ("crash@5", "detect", ("mismatch", "inconclusive")),
     ("hang@5", "detect", ("mismatch", "inconclusive")),
     ("delay@50", "pass", ("match",)),
@@ -33,13 +38,45 @@ FAULTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+#: The bundled case whose text is above U+FFFF, for the faults that need such text.
+ASTRAL_CASE = "unicode_astral_title"
+
+
+def _has_astral_text(case: Case, corpus: Corpus) -> bool:
+    """Whether the files *case* audits hold a character above U+FFFF (read as UTF-8)."""
+    if case.site is not None:
+        roots = [d / case.site for d in corpus.sites_dirs if (d / case.site).is_dir()]
+        files = [p for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
+    elif case.file is not None:
+        files = [case.file]
+    else:
+        return False  # an outside URL: nothing to read beforehand
+    for path in files:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if text and max(text) > "\uffff":
+            return True
+    return False
+
+
+def case_for_fault(fault: str, selected: Case, corpus: Corpus) -> Case:
+    """The case *fault* is injected into: *selected*, unless the fault cannot show there."""
+    if not fault.startswith("split@") or _has_astral_text(selected, corpus):
+        return selected
+    by_id = {case.id: case for case in corpus.cases}
+    if ASTRAL_CASE in by_id:
+        return by_id[ASTRAL_CASE]
+    # Another corpus: any case with astral text; with none, the row shows the fault unseen.
+    return next((c for c in corpus.cases if _has_astral_text(c, corpus)), selected)
+
+
 def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> dict[str, Any]:
     corpus = load_corpus([corpus_dir])
-    case = corpus.by_id(case_id)
+    selected = corpus.by_id(case_id)
     rows = []
     with serve_sites(list(corpus.sites_dirs)) as server, tempfile.TemporaryDirectory() as tmp:
-        url = case.target_url(server) if case.site else case.target_url()
         for fault, expected, accepted in FAULTS:
+            case = case_for_fault(fault, selected, corpus)
+            url = case.target_url(server) if case.site else case.target_url()
             env = dict(os.environ)
             subject = case
             env["VERITAS_IPC_FAULT"] = fault
@@ -50,6 +87,7 @@ def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> 
             rows.append(
                 {
                     "fault": fault,
+                    "case": case.id,
                     "expected": expected,
                     "observed": result["verdict"],
                     "ok": result["verdict"] in accepted,
@@ -72,8 +110,10 @@ def table(result: dict[str, Any]) -> str:
         f"{'fault':<12}{'expected':<10}{'observed':<14}ok",
     ]
     for r in result["faults"]:
+        elsewhere = f"  (on case {r['case']})" if r["case"] != result["case"] else ""
         lines.append(
-            f"{r['fault']:<12}{r['expected']:<10}{r['observed']:<14}{'yes' if r['ok'] else 'NO'}"
+            f"{r['fault']:<12}{r['expected']:<10}{r['observed']:<14}"
+            f"{'yes' if r['ok'] else 'NO'}{elsewhere}"
         )
     lines.append(
         f"detection rate {result['detection_rate']:.2f}, false alarms {result['false_alarms']}"
