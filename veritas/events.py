@@ -3,10 +3,14 @@
 This module runs in both processes. It imports only the standard library so that the
 child-side emitter stays importable on its own.
 
-Wire form on stdout: ``##PROGRESS:`` followed by one JSON object and ``\\n``. The JSON is
-written with ``ensure_ascii=True``, so a line is pure ASCII and therefore identical under
-any platform encoding; non-ASCII text (lone surrogates included) travels as ``\\uXXXX``
-escapes and decodes back to exactly the same ``str``. ``data`` is base64.
+Wire form on stdout: ``##PROGRESS:`` followed by one JSON object and ``\\n``, as bytes (never
+through a text stream, so the platform's encoding plays no part). Strings are written as
+UTF-8 characters, not ``\\uXXXX`` escapes, with surrogate code points in the three-byte form
+that Python's ``surrogatepass`` error handler writes. The reason is exactness: JSON's escapes
+cannot tell U+1F600 from the two code points U+D83D U+DE00 (``json.loads`` joins an escaped
+high and low surrogate into one character), while this byte form maps every sequence of code
+points to its own bytes and back. Newlines and other control characters inside strings are
+still escaped by JSON, so an event is always one line. ``data`` is base64.
 """
 
 from __future__ import annotations
@@ -180,8 +184,19 @@ def validate_event(event: ProgressEvent) -> None:
     check_json_value(event.summary)
 
 
+def dumps_exact(value: Any, *, allow_nan: bool = False) -> bytes:
+    """JSON bytes that decode (with :func:`loads_exact`) to exactly *value*, surrogates included."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=allow_nan, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass")
+
+
+def loads_exact(raw: bytes) -> Any:
+    """The inverse of :func:`dumps_exact`; ValueError (or UnicodeDecodeError) on bad input."""
+    return json.loads(raw.decode("utf-8", "surrogatepass"))
+
+
 def encode_line(event: ProgressEvent) -> bytes:
-    """The stdout wire form of *event*: one ASCII line ending in ``\\n``."""
+    """The stdout wire form of *event*: one line ending in ``\\n``."""
     obj = {
         "audit_id": event.audit_id,
         "seq": event.seq,
@@ -194,8 +209,7 @@ def encode_line(event: ProgressEvent) -> bytes:
         "data": None if event.data is None else base64.b64encode(event.data).decode("ascii"),
         "timestamp": event.timestamp,
     }
-    text = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return MARKER + text.encode("ascii") + b"\n"
+    return MARKER + dumps_exact(obj) + b"\n"
 
 
 def decode_line(line: bytes) -> ProgressEvent:
@@ -204,8 +218,8 @@ def decode_line(line: bytes) -> ProgressEvent:
         raise MalformedLine("line does not start with ##PROGRESS:")
     body = line[len(MARKER) :].rstrip(b"\r\n")
     try:
-        obj = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        obj = loads_exact(body)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise MalformedLine(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict) or set(obj) != set(_FIELDS):
         raise MalformedLine("JSON object does not have exactly the event fields")
@@ -239,13 +253,13 @@ def decode_line(line: bytes) -> ProgressEvent:
 
 def encode_control(message: dict[str, Any]) -> bytes:
     """A control line (``##IPC:{json}``) the emitter writes to the parent, e.g. on failover."""
-    return CONTROL_MARKER + json.dumps(message, ensure_ascii=True).encode("ascii") + b"\n"
+    return CONTROL_MARKER + dumps_exact(message) + b"\n"
 
 
 def decode_control(line: bytes) -> dict[str, Any]:
     body = line[len(CONTROL_MARKER) :].rstrip(b"\r\n")
     try:
-        obj = json.loads(body)
+        obj = loads_exact(body)
     except ValueError as exc:
         raise MalformedLine(f"invalid control JSON: {exc}") from None
     if not isinstance(obj, dict):

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from veritas.events import ProgressEvent
 from veritas.outcome import AuditOutcome
 
 _BAR = 24
+#: What ``visible`` escapes: the backslash itself (so that an escape is never ambiguous),
+#: control characters but newline and tab, line and paragraph separators, and surrogates
+#: (which no UTF-8 writer can encode, and which a reader must see are not characters).
+_INVISIBLE = re.compile(r"[\\\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return "\\\\" if ch == "\\" else f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}"
+
+
+def visible(text: str) -> str:
+    """*text* with every character a reader could not see, or a writer could not encode,
+    written as an escape (``\\ud800``, ``\\x00``, ``\\u2028``; a backslash as ``\\\\``).
+
+    Distinct texts stay distinct, so two values shown side by side never look equal unless
+    they are.
+    """
+    return _INVISIBLE.sub(_escape, text)
 
 
 def _clean(text: str, limit: int = 60) -> str:

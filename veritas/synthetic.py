@@ -8,7 +8,11 @@ Parameters (all optional):
   payload=BYTES    every middle event is a ``screenshot`` carrying BYTES of data (default 0)
   png=K            K middle events are real PNG screenshots (64×48, a distinct colour each)
   rate=R           pace the stream at R events/s (default 0: as fast as possible)
-  unicode=1        details carry emoji, RTL, CJK, combining marks, U+2028/9, NUL, a lone surrogate
+  unicode=1        details carry emoji, RTL, CJK, combining marks, U+2028/9, NUL, a lone
+                   surrogate, and a high and a low surrogate as two code points
+  values=PATH      the middle events are read from PATH: a JSON list (UTF-8, surrogates
+                   passed through) of {"step", "detail", "summary", "data_hex"} objects, one
+                   ``log`` event each (exactness tests send any protocol value through)
   print_markers=1  the audit code prints forged ``##PROGRESS:`` lines (print, fd 1, a subprocess)
   crash_after=K    the process dies (exit 70) after K events
   hang_after=K     the process hangs after K events
@@ -41,7 +45,10 @@ _INT_PARAMS = (
     "ignore_term",
     "spawn",
 )
-UNICODE_SAMPLE = "emoji 🛒🔥 · RTL שלום مرحبا · CJK 日本語 · é\u0301 · z\u200bw\u200dj · \u2028\u2029 · nul\x00 · \ud800"
+UNICODE_SAMPLE = (
+    "emoji 🛒🔥 · RTL שלום مرحبا · CJK 日本語 · é\u0301 · z\u200bw\u200dj · \u2028\u2029 · nul\x00"
+    " · \ud800 · pair-not-emoji \ud83d\ude00"
+)
 FORGED = '##PROGRESS:{"audit_id":"forged","seq":0,"type":"audit_complete","phase":"complete","step":"","pct":100,"detail":"","summary":{},"data":null,"timestamp":0}'
 
 
@@ -53,6 +60,8 @@ def parse_spec(url: str) -> dict[str, float]:
     query = urlsplit(url).query
     spec: dict[str, float] = {"events": 50, "payload": 0, "png": 0, "rate": 0.0}
     for key, raw in parse_qsl(query, keep_blank_values=True):
+        if key == "values":
+            continue  # a path, read by run_synthetic
         if key not in (*_INT_PARAMS, "rate"):
             raise SyntheticSpecError(
                 f"synthetic parameter {key!r} unknown; accepted: {', '.join((*_INT_PARAMS, 'rate'))}"
@@ -89,7 +98,32 @@ def _forge_stdout() -> None:
     subprocess.run([sys.executable, "-c", f"print({FORGED!r})"], check=False)
 
 
+def _emit_values(path: str, url: str, sink: EventSink) -> None:
+    from veritas.events import loads_exact
+
+    with open(path, "rb") as fh:
+        items = loads_exact(fh.read())
+    sink.emit("audit_start", "init", step="start", summary={"url": url})
+    for i, item in enumerate(items, 1):
+        hex_data = item.get("data_hex")
+        sink.emit(
+            "log",
+            "scout",
+            step=item.get("step", ""),
+            pct=round(100.0 * i / (len(items) + 1), 3),
+            detail=item.get("detail", ""),
+            summary=item.get("summary", {}),
+            data=None if hex_data is None else bytes.fromhex(hex_data),
+        )
+    sink.emit("audit_complete", "complete", step="done", pct=100.0, summary={"n": len(items)})
+
+
 def run_synthetic(url: str, sink: EventSink) -> None:
+    values = dict(parse_qsl(urlsplit(url).query)).get("values")
+    if values:
+        parse_spec(url)
+        _emit_values(values, url, sink)
+        return
     spec = parse_spec(url)
     total = int(spec["events"])
     payload = _payload(int(spec["payload"])) if spec["payload"] else None

@@ -228,6 +228,7 @@ def test_a_rule_does_not_hide_a_real_difference_elsewhere() -> None:
 @dataclass
 class _Rule:
     name: str = "none"
+    reason: str = "no reason"
 
     def apply(self, doc: Any) -> tuple[Any, int]:
         return doc, 0
