@@ -137,6 +137,8 @@ def _result(
         "verdict": verdict.verdict,
         "reasons": verdict.reasons,
         "ignored_by": verdict.ignored_by,
+        "ignore_rules": verdict.ignore_rules,
+        "masked_differences": verdict.masked_differences,
         "first_difference": verdict.difference.to_dict() if verdict.difference else None,
         "first_difference_text": verdict.first_difference,
         "runs": {
@@ -174,13 +176,15 @@ def write_artifacts(
     for side, (name, obs) in (("left", left), ("right", right)):
         window = normalizer.events(obs.events)[lo : index + CONTEXT_EVENTS + 1]
         path = where / f"{name}-events.json"
+        # ASCII JSON, so a lone surrogate or a control character is written as its escape.
         path.write_text(
             json.dumps(
                 {"run": name, "first_index": lo, "events": window},
                 indent=1,
                 ensure_ascii=True,
                 default=repr,
-            )
+            ),
+            encoding="ascii",
         )
         files[f"{side}_events"] = path.name
     (lname, lobs), (rname, robs) = left, right

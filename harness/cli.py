@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harness import ledger_cli
 
         return ledger_cli.dispatch(args)
-    except (ReportError, PolicyError, ConfigError) as exc:
+    except (ReportError, PolicyError, ConfigError, OSError) as exc:
         return _usage_error(str(exc))
 
 

@@ -1,4 +1,10 @@
-"""The rollout gate: does a run (and the ledger) allow a stage to pass or advance?"""
+"""The gate of one run: does its evidence let the stage pass?
+
+A run gates only if it is whole and clean (``report["scope"]``), every case is ``match`` or
+``ignored`` within the policy's limits, each mode ran the policy's minimum audits, every Queue
+run is attested, and the code is a commit. The same function decides when the report is
+written and again, from the cases, whenever it is read.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ class ReportError(ValueError):
 def evaluate_run(report: dict[str, Any], policy: StagePolicy) -> dict[str, Any]:
     """The gate of one run: every reason it fails, or none."""
     t = report["totals"]
-    reasons: list[str] = []
+    reasons: list[str] = [f"not a gating run: {r}" for r in report["scope"]["not_gating"]]
     for mode, n in t["audits_per_mode"].items():
         if n < policy.min_audits_per_mode:
             reasons.append(
@@ -40,4 +46,6 @@ def evaluate_run(report: dict[str, Any], policy: StagePolicy) -> dict[str, Any]:
         reasons.append("code version unknown (not a git checkout)")
     if code.get("dirty"):
         reasons.append("working tree was dirty: the report does not describe a commit")
+    if not t["cases"]:
+        reasons.append("no case ran")
     return {"passed": not reasons, "reasons": reasons}

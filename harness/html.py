@@ -1,7 +1,9 @@
 """``index.html``: the review page of a stage run — one self-contained file, no network.
 
 Every string that can come from an audited site (case data, event fields, diff values,
-screenshot labels) goes through ``html.escape``; images are embedded as data URIs.
+screenshot labels) goes through ``visible`` (surrogates and control characters escaped) and
+``html.escape``; images are embedded as data URIs. The page states only what the data shows:
+"equal" only where the digests are equal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import json
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from harness.options import repro_command
+from veritas.report_text import visible
 
 _CSS = """
 :root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--mute:#57606a;--line:#d0d7de;--bg:#f6f8fa}
@@ -45,7 +50,7 @@ def _runs_text(runs: list[list[Any]]) -> str:
 
 
 def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
+    return escape(visible(str(value)), quote=True)
 
 
 def _img(path: Path) -> str:
@@ -58,7 +63,51 @@ def _value(value: Any) -> str:
     return _e(text if len(text) < 600 else text[:600] + "…")
 
 
-def _case_detail(case: dict[str, Any], run_dir: Path) -> str:
+def _shots_statement(case: dict[str, Any]) -> str:
+    """What the screenshot digests show, in words that claim no more than that."""
+    left, right = case["screenshots"]["stdout"], case["screenshots"]["queue"]
+    if not left and not right:
+        return ""
+    differ = sorted(k for k in set(left) | set(right) if left.get(k) != right.get(k))
+    if not differ:
+        return f"{len(left)} screenshots; pixel digests equal in both modes."
+    rules = ", ".join(case.get("ignored_by") or [])
+    masked = f" (masked by the ignore rules: {rules})" if case["verdict"] == "ignored" else ""
+    return (
+        f"{len(set(left) | set(right))} screenshots; pixel digests differ for "
+        f"{len(differ)}: {', '.join(differ[:10])}{masked}."
+    )
+
+
+def _ignore_detail(case: dict[str, Any]) -> str:
+    rules = case.get("ignore_rules") or []
+    if not rules:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{_e(r['name'])}</code></td><td>{_e(r['reason'])}</td>"
+        f"<td class=num>{r['masked']['stdout']}</td><td class=num>{r['masked']['queue']}</td></tr>"
+        for r in rules
+    )
+    parts = [
+        "<h3>Ignore rules</h3><table><tr><th>rule</th><th>reason</th>"
+        f"<th>values masked, stdout</th><th>values masked, queue</th></tr>{rows}</table>"
+    ]
+    diffs = case.get("masked_differences") or []
+    if diffs:
+        parts.append(
+            "<h3>What the rules masked (first differences, unmasked)</h3>"
+            '<table class="diff"><tr><th>path</th><th>change</th><th>stdout</th><th>queue</th></tr>'
+            + "".join(
+                f"<tr><td>{_e(p['path'])}</td><td>{_e(p['change'])}</td>"
+                f"<td class=left>{_value(p.get('left'))}</td><td class=right>{_value(p.get('right'))}</td></tr>"
+                for p in diffs
+            )
+            + "</table>"
+        )
+    return "".join(parts)
+
+
+def _case_detail(case: dict[str, Any], run_dir: Path, repro: str) -> str:
     cid = _e(case["id"])
     parts = [
         f'<details class="case" id="case-{cid}"{" open" if case["verdict"] in ("mismatch", "inconclusive") else ""}>',
@@ -124,12 +173,29 @@ def _case_detail(case: dict[str, Any], run_dir: Path) -> str:
                 f"<h3>{_e(sides.get(key, key))} events around the divergence</h3>"
                 f"<pre>{_e((adir / name).read_text()[:20000])}</pre>"
             )
-    if case["screenshots"]["stdout"] and case["verdict"] in ("match", "ignored"):
-        parts.append(
-            f"<p class=meta>{len(case['screenshots']['stdout'])} screenshots, pixel digests equal in both modes.</p>"
-        )
+    parts.append(_ignore_detail(case))
+    statement = _shots_statement(case)
+    if statement:
+        parts.append(f"<p class=meta>{_e(statement)}</p>")
+    if case["verdict"] not in ("match", "ignored"):
+        parts.append(f"<p class=meta>Reproduce: <code>{_e(repro)}</code></p>")
     parts.append("</details>")
     return "".join(parts)
+
+
+def _shards(report: dict[str, Any]) -> str:
+    shards = report.get("shards") or []
+    if not shards:
+        return ""
+    rows = "".join(
+        f"<tr><td>{s['shard'][0]}/{s['shard'][1]}</td><td>{_e(s['run_id'])}</td>"
+        f"<td class=num>{s['wall_s']:.1f}</td><td><code>{_e(' '.join(s['argv']))}</code></td></tr>"
+        for s in shards
+    )
+    return (
+        "<h2>Merged from shards</h2><table><tr><th>shard</th><th>run</th><th>wall s</th>"
+        f"<th>command</th></tr>{rows}</table>"
+    )
 
 
 def render_html(report: dict[str, Any], run_dir: Path) -> str:
@@ -158,6 +224,7 @@ def render_html(report: dict[str, Any], run_dir: Path) -> str:
 <title>Veritas IPC · stage {report["stage"]:g} · {_e(report["run_id"])}</title><style>{_CSS}</style></head><body>
 <header><h1>Veritas IPC — stage {report["stage"]:g} validation</h1>
 <div class="gate {"pass" if gate["passed"] else "fail"}">Gate {"PASSED" if gate["passed"] else "FAILED"}</div>
+{"" if report["scope"]["gating"] else '<div class="gate fail">Not a gating run: this report cannot advance a stage</div>'}
 <ul class="reasons">{"".join(f"<li>{_e(r)}</li>" for r in gate["reasons"])}</ul>
 <div class="meta">run {_e(report["run_id"])} · commit {_e((code["commit"] or "?")[:12])}{" (dirty)" if code["dirty"] else ""} ·
 corpus {_e((prov["corpus_digest"] or "?")[:12])} · Python {_e(prov["python"])} · {_e(prov["platform"])} · workers {prov["workers"]} ·
@@ -169,7 +236,7 @@ wall {report["timing"]["wall_s"]:.1f} s</div></header>
 <label>tag <select id="ft"><option value="">all</option>{"".join(f"<option>{_e(x)}</option>" for x in tags)}</select></label>
 <label>id <input id="fq" placeholder="filter by id"></label></div>
 <table><tr><th>case</th><th>verdict</th><th>tier</th><th>tags</th><th>events</th><th>stdout s</th><th>queue s</th><th>reasons</th></tr>{rows}</table>
-<h2>Details</h2>{"".join(_case_detail(c, run_dir) for c in report["cases"])}
+<h2>Details</h2>{"".join(_case_detail(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c["id"])) for c in report["cases"])}{_shards(report)}
 <h2>Normalization rules applied</h2><ul>{norm}</ul>
 <p class="meta">Policy: {_e(json.dumps(report["policy"]))}</p>
 </main><script>{_JS}</script></body></html>

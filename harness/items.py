@@ -10,6 +10,7 @@ import pytest
 
 from harness.caserun import RunSettings, run_case
 from harness.corpus import Case, CorpusError
+from harness.options import repro_command
 from harness.state import STATE, HarnessState
 from veritas.envcheck import check_environment
 from veritas.mode import ConfigError
@@ -88,7 +89,9 @@ class CaseItem(pytest.Item):
             )
         stage_dir = state.options.report_dir / f"stage-{state.options.stage:g}" / state.run_id
         lines.append(f"  report: {stage_dir / 'index.html'}#case-{r['id']}")
-        lines.append(f"  repro: veritas audit '{r['url']}' --tier {r['tier']} --validate-ipc")
+        lines.append(
+            f"  repro: {repro_command(state.options.stage, state.options.corpus, r['id'])}"
+        )
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -1,12 +1,23 @@
-"""``harness review | gate | advance | merge | nightly``: reading runs, the ledger and the gate."""
+"""``harness review | gate | advance | merge | nightly``: reading runs, the ledger and the gate.
+
+Which run is the evidence for a stage: the latest *whole* run of it (every corpus case, no
+test-only setting; see ``harness.report.scope``), where a merged run stands for the shards it
+was merged from. A later partial run (``-k``, one shard) is reviewable but never replaces it.
+
+The rollout ledger (``reports/ROLLOUT.yaml``) records each advance: the stage, when, the stage
+before, the validating run and the SHA-256 of its report.yaml, the code digest and the commit.
+The rollout is at the stage of its last entry.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
+import hashlib
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +26,17 @@ import yaml
 from harness.gate import ReportError, evaluate_run
 from harness.policy import load_policy
 from harness.provenance import code_version
-from harness.report import load_report, totals, write_files
+from harness.report import assemble, case_timing, load_report, staging
 from harness.siteserver import yaml_problem
 from veritas.mode import STAGES, parse_rollout
+from veritas.report_text import visible
 
 LEDGER = "ROLLOUT.yaml"
+MERGED_SUFFIX = "-merged"
+
+
+class NoRunError(ReportError):
+    """No run that could serve as evidence (a refusal of the gate, not a broken report)."""
 
 
 def runs_of(report_dir: Path, stage: float) -> list[Path]:
@@ -29,25 +46,67 @@ def runs_of(report_dir: Path, stage: float) -> list[Path]:
     return sorted(p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def latest_run(report_dir: Path, stage: float | None = None) -> Path:
+def _peek(run: Path) -> dict[str, Any]:
+    """A report's raw data, unchecked (for choosing a run; the chosen one is checked)."""
+    try:
+        data = yaml.safe_load((run / "report.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _candidates(report_dir: Path, stage: float | None) -> list[Path]:
+    """Runs, newest last, without the shards that a merged run stands for."""
     stages = [stage] if stage is not None else list(STAGES)
-    candidates = [run for s in stages for run in runs_of(report_dir, s)]
+    runs = [run for s in stages for run in runs_of(report_dir, s)]
+    merged_away = {
+        str(shard.get("run_id"))
+        for run in runs
+        if run.name.endswith(MERGED_SUFFIX)
+        for shard in (_peek(run).get("shards") or [])
+        if isinstance(shard, dict)
+    }
+    return sorted((r for r in runs if r.name not in merged_away), key=lambda p: p.name)
+
+
+def latest_run(report_dir: Path, stage: float | None = None, *, whole: bool = False) -> Path:
+    """The newest run (of *stage*, or of any stage); with *whole*, the newest whole run."""
+    candidates = _candidates(report_dir, stage)
+    where = f"stage {stage:g}" if stage is not None else "any stage"
     if not candidates:
-        where = f"stage {stage:g}" if stage is not None else "any stage"
-        raise ReportError(f"no stage run for {where} under {report_dir}")
-    return max(candidates, key=lambda p: p.name)
+        raise NoRunError(f"no stage run for {where} under {report_dir}")
+    if not whole:
+        return candidates[-1]
+    for run in reversed(candidates):
+        # A newer report that cannot be read is an error, never skipped for an older one.
+        if (load_report(run).get("scope") or {}).get("gating") is True:
+            return run
+    newest = _peek(candidates[-1]).get("scope") or {}
+    why = "; ".join(newest.get("not_gating") or []) or "unreadable report"
+    raise NoRunError(
+        f"no whole run for {where} under {report_dir} (every corpus case, no test-only "
+        f"setting); the newest, {candidates[-1].name}: {why}"
+    )
+
+
+def report_sha256(run: Path) -> str:
+    return "sha256:" + hashlib.sha256((run / "report.yaml").read_bytes()).hexdigest()
 
 
 def current_checkout_problems(report: dict[str, Any]) -> list[str]:
-    """Why a report does not describe the current checkout (stale), if it doesn't."""
+    """Why a report does not describe the current checkout (stale), if it doesn't.
+
+    Stale means other code (source files or dependency versions) or another corpus: a commit
+    that touched neither, such as one recording the ledger, leaves a report current.
+    """
     from harness.corpus import load_corpus
 
     problems = []
     code = code_version()
-    commit = report["provenance"]["code"].get("commit")
-    if commit != code["commit"]:
+    if report["provenance"]["code"]["digest"] != code["digest"]:
         problems.append(
-            f"stale: report is of commit {str(commit)[:12]}, checkout is {str(code['commit'])[:12]}"
+            "stale: the code changed since the report was written (its code digest "
+            f"{report['provenance']['code']['digest'][7:19]}, the checkout's {code['digest'][7:19]})"
         )
     dirs = [Path(d) for d in report["provenance"].get("corpus_dirs") or []]
     try:
@@ -60,14 +119,14 @@ def current_checkout_problems(report: dict[str, Any]) -> list[str]:
                 "stale: the corpus changed since the report was written (digest differs)"
             )
     if code["dirty"]:
-        problems.append("the working tree is dirty: commit before advancing")
+        problems.append("the working tree is dirty (outside reports/): commit before advancing")
     return problems
 
 
 def review(args: argparse.Namespace) -> int:
     run = args.run or latest_run(args.report_dir)
     report = load_report(run)
-    t, gate = report["totals"], report["gate"]
+    t = report["totals"]
     print(f"stage {report['stage']:g} run {report['run_id']} ({run})")
     print(
         f"  {t['cases']} cases: {t['match']} match, {t['ignored']} ignored, {t['mismatch']} mismatch, "
@@ -77,67 +136,92 @@ def review(args: argparse.Namespace) -> int:
     for case in report["cases"]:  # the report lists failures first
         if case["verdict"] in ("match", "ignored"):
             continue
-        print(f"  {case['verdict'].upper():<12} {case['id']}: {'; '.join(case['reasons'])}")
+        print(
+            f"  {case['verdict'].upper():<12} {visible(case['id'])}: "
+            f"{visible('; '.join(case['reasons']))}"
+        )
         if case.get("first_difference_text"):
-            print("      " + case["first_difference_text"].splitlines()[0])
+            print("      " + visible(case["first_difference_text"].splitlines()[0]))
+    # The gate as the current policy decides it, from the cases (never the recorded verdict).
+    gate = evaluate_run(report, load_policy()[report["stage"]])
     problems = current_checkout_problems(report)
     reasons = list(gate["reasons"]) + [p for p in problems if p not in gate["reasons"]]
     passed = gate["passed"] and not problems
     print(f"gate: {'PASSED' if passed else 'FAILED'}")
     for reason in reasons:
-        print(f"  - {reason}")
+        print(f"  - {visible(reason)}")
     print(f"report: {Path(run) / 'index.html'}")
     return 0 if passed else 1
 
 
-def _ledger(report_dir: Path) -> list[dict[str, Any]]:
+def read_ledger(report_dir: Path) -> list[dict[str, Any]]:
     path = report_dir / LEDGER
     if not path.exists():
         return []
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ReportError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     entries = data.get("advances") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ReportError(f"{path}: expected a mapping with an 'advances' list")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or entry.get("stage") not in STAGES or "date" not in entry:
+            raise ReportError(
+                f"{path}: advances[{i}]: expected a mapping with 'stage' (one of "
+                f"{', '.join(map(str, STAGES))}) and 'date'"
+            )
     return entries
 
 
+def _entered(entry: dict[str, Any], path: Path) -> dt.datetime:
+    try:
+        since = dt.datetime.fromisoformat(str(entry["date"]))
+    except ValueError:
+        raise ReportError(
+            f"{path}: date {entry['date']!r} of stage {entry['stage']:g}; accepted: ISO 8601"
+        ) from None
+    return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+
+
 def gate_reasons(report_dir: Path, to: float, now: dt.datetime | None = None) -> list[str]:
-    """Every reason the rollout may not advance to stage *to* now."""
+    """Every reason the rollout may not advance to stage *to* now.
+
+    Entering the first stage needs a passing whole validation of it; entering any later stage
+    needs one of the stage before, which the rollout must be in, for the policy's days.
+    """
     now = now or dt.datetime.now(dt.UTC)
     index = STAGES.index(to)
-    if index == 0:
-        return []  # the first stage needs no earlier validation
-    previous = STAGES[index - 1]
-    policy = load_policy()[to]
+    ledger = read_ledger(report_dir)
+    current = float(ledger[-1]["stage"]) if ledger else None
+    if current is not None and to == current:
+        return [f"the rollout is already at stage {to:g} (entered {ledger[-1]['date']})"]
+    if current is not None and to < current:
+        return [f"stage {to:g} is below the current stage {current:g}: that is a step back"]
+    validating = STAGES[index - 1] if index else to
     reasons = []
+    if index and current != validating:
+        at = f"at stage {current:g}" if current is not None else "not started"
+        reasons.append(f"the rollout is {at}; stage {to:g} can only follow stage {validating:g}")
     try:
-        run = latest_run(report_dir, previous)
-    except ReportError:
-        return [
-            f"stage {previous:g} has not been validated (no run under {report_dir}/stage-{previous:g})"
-        ]
+        run = latest_run(report_dir, validating, whole=True)
+    except NoRunError as exc:
+        return [*reasons, f"stage {validating:g} has not been validated: {exc}"]
     report = load_report(run)
-    if not report["gate"]["passed"]:
+    policy = load_policy()[validating]
+    gate = evaluate_run(report, policy)
+    if not gate["passed"]:
         reasons.append(
-            f"stage {previous:g}'s latest run {report['run_id']} did not pass: "
-            + "; ".join(report["gate"]["reasons"])
+            f"stage {validating:g}'s latest whole run {report['run_id']} did not pass: "
+            + "; ".join(gate["reasons"])
         )
     reasons += current_checkout_problems(report)
-    entered = [e for e in _ledger(report_dir) if float(e.get("stage", -1)) == previous]
-    if not entered:
-        reasons.append(f"stage {previous:g} was never entered (no advance to it in {LEDGER})")
-    else:
-        since = dt.datetime.fromisoformat(str(entered[-1]["date"]))
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)
-        days = (now - since).total_seconds() / 86400
-        if days < policy.min_days_in_previous_stage:
+    if index and current == validating:
+        days = (now - _entered(ledger[-1], report_dir / LEDGER)).total_seconds() / 86400
+        if days < load_policy()[to].min_days_in_previous_stage:
             reasons.append(
-                f"stage {previous:g} entered {days:.1f} days ago; the policy needs "
-                f"{policy.min_days_in_previous_stage} days before {to:g}"
+                f"stage {validating:g} entered {days:.1f} days ago; the policy needs "
+                f"{load_policy()[to].min_days_in_previous_stage} days before {to:g}"
             )
     return reasons
 
@@ -146,7 +230,7 @@ def gate(args: argparse.Namespace) -> int:
     reasons = gate_reasons(args.report_dir, args.to)
     print(f"advance to {args.to:g}: {'ALLOWED' if not reasons else 'REFUSED'}")
     for reason in reasons:
-        print(f"  - {reason}")
+        print(f"  - {visible(reason)}")
     return 0 if not reasons else 1
 
 
@@ -155,68 +239,114 @@ def advance(args: argparse.Namespace) -> int:
     if reasons:
         print(f"advance to {args.to:g}: REFUSED")
         for reason in reasons:
-            print(f"  - {reason}")
+            print(f"  - {visible(reason)}")
         return 1
     index = STAGES.index(args.to)
-    run = latest_run(args.report_dir, STAGES[index - 1]).name if index else None
-    entries = _ledger(args.report_dir)
+    run = latest_run(args.report_dir, STAGES[index - 1] if index else args.to, whole=True)
+    entries = read_ledger(args.report_dir)
+    code = code_version()
     entries.append(
         {
             "stage": args.to,
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "validated_run": run,
-            "commit": code_version()["commit"],
+            "previous_stage": entries[-1]["stage"] if entries else None,
+            "validated_run": run.name,
+            "report_sha256": report_sha256(run),
+            "code_digest": code["digest"],
+            "commit": code["commit"],
         }
     )
     path = args.report_dir / LEDGER
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Rollout ledger: one entry per stage advance (written by `harness advance`).\n"
-        + yaml.safe_dump({"advances": entries}, sort_keys=False)
+        + yaml.safe_dump({"advances": entries}, sort_keys=False),
+        encoding="utf-8",
     )
-    print(f"advanced to {args.to:g}; recorded in {path}")
+    print(f"advanced to {args.to:g} on run {run.name}; recorded in {path}")
     print(f"QUEUE_IPC_ROLLOUT={args.to:g}")
     return 0
 
 
-def merge(args: argparse.Namespace) -> int:
-    reports = [load_report(run) for run in args.runs]
-    keys = {
-        (r["stage"], r["provenance"]["code"]["commit"], r["provenance"]["corpus_digest"])
-        for r in reports
-    }
-    if len(keys) != 1:
+def _one(reports: list[dict[str, Any]], what: str, get: Any) -> Any:
+    values = {str(get(r)) for r in reports}
+    if len(values) != 1:
         raise ReportError(
-            "cannot merge runs of different stages, commits or corpora: "
-            + "; ".join(
-                f"stage {s:g} commit {str(c)[:12]} corpus {str(d)[:12]}"
-                for s, c, d in sorted(keys, key=str)
-            )
+            f"cannot merge: the runs differ in {what} ("
+            + "; ".join(f"{r['run_id']}: {str(get(r))[:40]}" for r in reports)
+            + ")"
         )
-    ids = [c["id"] for r in reports for c in r["cases"]]
-    if len(ids) != len(set(ids)):
-        raise ReportError("the runs share cases: merge shards of one run, not repeated runs")
+    return get(reports[0])
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Merge the shards of one run: same group, stage, code and corpus; each shard once."""
+    started = time.perf_counter()
+    runs = [Path(r) for r in args.runs]
+    reports = [load_report(run) for run in runs]
+    stage = _one(reports, "stage", lambda r: r["stage"])
+    group = _one(reports, "run group (pytest --run-group)", lambda r: r["run_group"])
+    _one(reports, "code digest", lambda r: r["provenance"]["code"]["digest"])
+    _one(reports, "corpus", lambda r: r["provenance"]["corpus_digest"])
+    corpus_cases = _one(reports, "corpus cases", lambda r: r["scope"]["corpus_cases"])
+    _one(reports, "settings", lambda r: {k: v for k, v in r["settings"].items() if k != "shard"})
+    shards = [r["scope"]["shard"] for r in reports]
+    if any(s is None for s in shards):
+        unsharded = [r["run_id"] for r in reports if r["scope"]["shard"] is None]
+        raise ReportError(f"cannot merge: not shard runs: {', '.join(unsharded)}")
+    total = _one(reports, "shard count", lambda r: r["scope"]["shard"][1])
+    indexes = sorted(s[0] for s in shards)
+    if indexes != list(range(1, total + 1)):
+        seen = ", ".join(f"{k}/{total}" for k in indexes)
+        raise ReportError(f"cannot merge: need shards 1 to {total} once each, got {seen}")
+    environment: dict[str, str] = {}
+    for r in reports:
+        for name, value in r["provenance"]["environment"].items():
+            if environment.setdefault(name, value) != value:
+                raise ReportError(f"cannot merge: the shards ran with different {name}")
+    cases = [c for r in reports for c in r["cases"]]
+    run_id = max(r["run_id"] for r in reports) + MERGED_SUFFIX
     base = reports[0]
-    cases = sorted((c for r in reports for c in r["cases"]), key=lambda c: c["id"])
-    merged = {
-        **base,
-        "run_id": base["run_id"] + "-merged",
-        "cases": cases,
-        "merged_from": [r["run_id"] for r in reports],
-    }
-    merged["totals"] = totals(cases)
-    merged["provenance"] = {
+    prov = {
         **base["provenance"],
         "workers": sum(r["provenance"]["workers"] for r in reports),
+        "argv": ["merge", *map(str, runs)],
+        "environment": environment,
     }
-    merged["timing"] = {k: base["timing"][k] for k in base["timing"]}
-    merged["gate"] = evaluate_run(merged, load_policy()[base["stage"]])
-    out = args.report_dir / f"stage-{base['stage']:g}" / merged["run_id"]
-    tmp = out.with_name(f".tmp-{merged['run_id']}")
-    tmp.mkdir(parents=True, mode=0o700)
-    write_files(tmp, merged)
-    os.replace(tmp, out)
-    print(f"merged {len(reports)} runs ({len(cases)} cases) into {out}")
+    merged = assemble(
+        stage=stage,
+        run_id=run_id,
+        run_group=group,
+        prov=prov,
+        corpus_cases=corpus_cases,
+        cases=cases,
+        settings={**base["settings"], "shard": None},
+        timing={
+            # Shards usually run side by side: the run took as long as its longest shard.
+            "wall_s": max(r["timing"]["wall_s"] for r in reports),
+            **case_timing(cases),
+            "merge_s": round(time.perf_counter() - started, 3),
+        },
+        normalization=base["normalization"],
+        shards=[
+            {
+                "run_id": r["run_id"],
+                "shard": r["scope"]["shard"],
+                "wall_s": r["timing"]["wall_s"],
+                "argv": r["provenance"]["argv"],
+            }
+            for r in sorted(reports, key=lambda r: r["scope"]["shard"][0])
+        ],
+    )
+    from harness.report import write_files
+
+    out = args.report_dir / f"stage-{stage:g}" / run_id
+    with staging(out) as tmp:
+        for run in runs:  # the artifacts of the shards' non-matching cases
+            if (run / "cases").is_dir():
+                shutil.copytree(run / "cases", tmp / "cases", dirs_exist_ok=True)
+        write_files(tmp, merged)
+    print(f"merged {len(reports)} shards ({len(cases)} cases) into {out}")
     return 0
 
 

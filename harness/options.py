@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,15 @@ from veritas.mode import STAGES, ConfigError, parse_rollout, parse_stage
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "fixtures"
 DEFAULT_REPORTS = ROOT / "reports"
+
+
+def repro_command(stage: float, corpus: Sequence[str | Path], case_id: str) -> str:
+    """The command that validates one case again (its site server starts with it)."""
+    words = ["pytest", "harness/", "--stage", f"{stage:g}", "-k", case_id]
+    if [Path(d).resolve() for d in corpus] != [DEFAULT_CORPUS]:
+        for directory in corpus:
+            words += ["--corpus", str(directory)]
+    return shlex.join(words)
 
 
 def stage_type(raw: str) -> float:
@@ -94,6 +105,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="per-audit time limit (default: each case's timeout + 30 s)",
     )
     group.addoption(
+        "--run-group",
+        default=None,
+        metavar="NAME",
+        help="name shared by the shards of one run, for `harness merge` (default: this run's "
+        "id; with --shard, derived from stage, shard count, code and corpus)",
+    )
+    group.addoption(
         "--shard",
         type=shard_type,
         default=None,
@@ -110,6 +128,7 @@ class HarnessOptions:
     report_dir: Path
     audit_timeout: float | None
     shard: tuple[int, int] | None
+    run_group: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HarnessOptions:
@@ -142,4 +161,5 @@ class HarnessOptions:
             report_dir=Path(config.getoption("--report-dir")),
             audit_timeout=config.getoption("--audit-timeout"),
             shard=config.getoption("--shard"),
+            run_group=config.getoption("--run-group"),
         )

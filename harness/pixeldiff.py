@@ -21,7 +21,27 @@ class PixelDiff:
     def describe(self) -> str:
         if self.size_left != self.size_right:
             return f"sizes differ: {self.size_left} vs {self.size_right}"
-        return f"{self.changed_pixels} pixels differ within box {self.bbox}"
+        if not self.changed_pixels:
+            return "no pixel differs"
+        left, top, right, bottom = self.bbox or (0, 0, 0, 0)
+        noun = "pixel differs" if self.changed_pixels == 1 else "pixels differ"
+        return (
+            f"{self.changed_pixels} {noun} within x {left}–{right - 1}, y {top}–{bottom - 1} "
+            f"(box {right - left}×{bottom - top})"
+        )
+
+
+def changed_mask(left: Image.Image, right: Image.Image) -> Image.Image:
+    """An "L" image, 255 where any of the four channels differs (by as little as 1), else 0.
+
+    Each channel is tested on its own: converting the difference to grey first would round a
+    change of 1 in one channel away.
+    """
+    delta = ImageChops.difference(left, right)
+    mask = Image.new("L", left.size, 0)
+    for channel in delta.split():
+        mask = ImageChops.lighter(mask, channel.point(lambda v: 255 if v else 0))
+    return mask
 
 
 def pixel_diff(left_png: bytes, right_png: bytes) -> PixelDiff:
@@ -29,10 +49,7 @@ def pixel_diff(left_png: bytes, right_png: bytes) -> PixelDiff:
     right = decode_image(right_png).convert("RGBA")
     if left.size != right.size:
         return PixelDiff(left.size, right.size, None, 0, None)
-    delta = ImageChops.difference(left, right)
-    mask = delta.convert("L").point(lambda v: 255 if v else 0)
-    # Alpha-only changes vanish in "L"; fold the alpha channel's difference in.
-    mask = ImageChops.lighter(mask, delta.getchannel("A").point(lambda v: 255 if v else 0))
+    mask = changed_mask(left, right)
     bbox = mask.getbbox()
     changed = int(mask.histogram()[255])
     faded = Image.blend(left.convert("RGB"), Image.new("RGB", left.size, "white"), 0.7)

@@ -9,7 +9,6 @@ controller (or the single process without xdist) writes the stage report.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from harness.items import CorpusDirectory
 from harness.options import HarnessOptions, add_options
 from harness.state import STATE, HarnessState, is_worker, new_run_id, peak_rss_mb
+from veritas.events import dumps_exact, loads_exact
 
 HARNESS_DIR = Path(__file__).resolve().parent
 WORKEROUTPUT_KEY = "veritas_harness_cases"
@@ -51,7 +51,7 @@ class _XdistHooks:
         raw = getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY)
         if raw:
             state = node.config.stash[STATE]
-            payload = json.loads(raw)
+            payload = loads_exact(raw)
             state.results.extend(payload["cases"])
             state.corpus_digest = state.corpus_digest or payload["corpus_digest"]
             state.worker_peak_rss_mb.append(payload.get("peak_rss_mb", 0.0))
@@ -73,26 +73,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.close_server()
     if is_worker(config):
         workeroutput: dict[str, Any] = config.workeroutput  # type: ignore[attr-defined]
-        workeroutput[WORKEROUTPUT_KEY] = json.dumps(
+        # Exact JSON bytes: strings of audited pages (lone surrogates included) arrive as sent.
+        workeroutput[WORKEROUTPUT_KEY] = dumps_exact(
             {
                 "cases": state.results,
                 "corpus_digest": state.corpus_digest,
                 "peak_rss_mb": peak_rss_mb(),
-            }
+            },
+            allow_nan=True,
         )
         return
     if state.collected or state.results:
         from harness.report import write_stage_report
 
-        state.report_path = write_stage_report(state)
+        state.report_path, state.report = write_stage_report(state)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or is_worker(config) or state.report_path is None:
+    if state is None or is_worker(config) or state.report is None or state.report_path is None:
         return
     from harness.report import terminal_lines
 
     terminalreporter.section("Veritas IPC stage validation")
-    for line in terminal_lines(state):
+    for line in terminal_lines(state.report, state.report_path):
         terminalreporter.write_line(line)

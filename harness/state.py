@@ -40,6 +40,7 @@ class HarnessState:
     workers: int = 0
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     report_path: Path | None = None
+    report: dict[str, Any] | None = None
     _server: SiteServer | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from veritas.report_text import visible
+
 ICON = {"match": "✅", "ignored": "➖", "mismatch": "❌", "inconclusive": "⚠️"}
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return visible(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def render_summary(report: dict[str, Any]) -> str:
@@ -21,6 +23,8 @@ def render_summary(report: dict[str, Any]) -> str:
         f"{t['inconclusive']} inconclusive · wall {report['timing']['wall_s']:.1f} s",
         "",
     ]
+    if not report["scope"]["gating"]:
+        lines += ["**Not a gating run**: this report cannot advance a stage.", ""]
     lines += [f"- {_cell(r)}" for r in gate["reasons"]]
     lines += [
         "",

@@ -122,7 +122,10 @@ def corrupted_run(tmp_path: Path, text: str) -> Path:
     ("make_args", "needle"),
     [
         (lambda t: ["review", str(corrupted_run(t, "{{{"))], "cannot read report: while parsing"),
-        (lambda t: ["review", str(corrupted_run(t, "- a list"))], "not a stage report (needs keys"),
+        (
+            lambda t: ["review", str(corrupted_run(t, "- a list"))],
+            "not a stage report (expected a mapping)",
+        ),
         (lambda t: ["review", str(t / "missing")], "cannot read report"),
         (lambda t: ["gate", "--to", "0.3"], "stage '0.3' is not a rollout stage; accepted"),
         (

@@ -40,6 +40,16 @@ def _url(raw: str) -> str:
     return raw
 
 
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--timeout {raw!r} is invalid; accepted: seconds > 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="veritas",
@@ -58,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         "--use-queue-ipc", action="store_true", help="use the Queue (wins over --use-stdout)"
     )
     audit.add_argument("--use-stdout", action="store_true", help="use stdout marker lines")
-    audit.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    audit.add_argument("--timeout", type=_seconds, default=300.0, help="seconds (default 300)")
     audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     audit.add_argument(
         "-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (IPC detail)"

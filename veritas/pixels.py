@@ -1,7 +1,9 @@
 """Pixel digests: screenshots are compared by what they show, never by their file bytes.
 
-``pixel_digest`` hashes the decoded image (mode, size and RGBA bytes), so two PNG encodings
-of the same pixels give the same digest and one changed pixel does not.
+``pixel_digest`` hashes what is seen: the size and the pixels as RGBA. Two encodings of the
+same pixels give the same digest — a lossless re-encode, another compression level, an RGB
+image saved as RGBA (opaque alpha) or as a palette image — and one changed pixel, or a
+change of 1 in one channel, does not.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ def decode_image(data: bytes) -> Image.Image:
 
 
 def pixel_digest(data: bytes) -> str:
-    """``sha256:<hex>`` over the image's mode, its size and its pixels converted to RGBA."""
+    """``sha256:<hex>`` over the image's size and its pixels converted to RGBA."""
     image = decode_image(data)
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")
     h = hashlib.sha256()
-    h.update(f"{image.mode}\0{image.width}x{image.height}\0".encode("ascii"))
+    h.update(f"RGBA\0{image.width}x{image.height}\0".encode("ascii"))
     h.update(rgba.tobytes())
     return "sha256:" + h.hexdigest()

@@ -15,7 +15,7 @@ from harness.gate import ReportError, evaluate_run
 from harness.html import render_html
 from harness.policy import PolicyError, load_policy
 from harness.provenance import code_version
-from harness.report import SCHEMA_VERSION, load_report, totals, write_files
+from harness.report import assemble, load_report, scope, staging, write_files
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
@@ -52,6 +52,7 @@ def case(
         "first_difference_text": None,
         "runs": {"stdout": stdout_run, "queue": run, "noise": [stdout_run]},
         "screenshots": {"stdout": {}, "queue": {}},
+        "digests": {"stdout": "d1", "queue": "d1" if verdict == "match" else "d2"},
         "normalization": {},
         "timing": {
             "audit_s": {"stdout": 0.5, "queue": 0.5, "noise": 0.5},
@@ -64,28 +65,37 @@ def case(
 
 
 def report(
-    cases: list[dict[str, Any]], stage: float = 0.1, dirty: bool = False, commit: str | None = "abc"
+    cases: list[dict[str, Any]],
+    stage: float = 0.1,
+    dirty: bool = False,
+    commit: str | None = "abc",
+    corpus: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    shard: list[int] | None = None,
+    run_id: str = "20260101T000000000Z-1",
+    run_group: str = "g1",
 ) -> dict[str, Any]:
-    r: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "stage": stage,
-        "run_id": "20260101T000000000Z-1",
-        "provenance": {
-            "code": {"commit": commit, "dirty": dirty},
+    """A whole report, built the way the plugin builds one."""
+    return assemble(
+        stage=stage,
+        run_id=run_id,
+        run_group=run_group,
+        prov={
+            "code": {"commit": commit, "dirty": dirty, "digest": code_version()["digest"]},
             "corpus_digest": "d",
             "corpus_dirs": [],
             "python": "3.11",
             "platform": "x",
             "workers": 1,
+            "argv": ["harness/"],
+            "environment": environment or {},
         },
-        "policy": load_policy()[stage].to_dict(),
-        "normalization": [],
-        "cases": cases,
-        "totals": totals(cases),
-        "timing": {"wall_s": 1.0},
-    }
-    r["gate"] = evaluate_run(r, load_policy()[stage])
-    return r
+        corpus_cases=corpus if corpus is not None else [c["id"] for c in cases],
+        cases=cases,
+        settings={"noise_runs": 1, "audit_timeout": None, "shard": shard},
+        timing={"wall_s": 1.0},
+        normalization=[],
+    )
 
 
 GOOD = [case(f"c{i}") for i in range(10)]
@@ -166,60 +176,237 @@ def _store(tmp_path: Path, r: dict[str, Any]) -> Path:
     return run
 
 
+def _ledger(tmp_path: Path, *entries: tuple[float, str]) -> None:
+    (tmp_path / "ROLLOUT.yaml").write_text(
+        yaml.safe_dump({"advances": [{"stage": s, "date": d} for s, d in entries]})
+    )
+
+
 def test_gate_refuses_an_unvalidated_previous_stage(tmp_path: Path) -> None:
-    reasons = ledger_cli.gate_reasons(tmp_path, 0.5)
-    assert reasons == [f"stage 0.25 has not been validated (no run under {tmp_path}/stage-0.25)"]
+    _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"), (0.25, "2026-01-09T00:00:00+00:00"))
+    (reason,) = ledger_cli.gate_reasons(tmp_path, 0.5)
+    assert reason.startswith("stage 0.25 has not been validated: no stage run for stage 0.25")
 
 
-def test_gate_days_rule_and_stale_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_days_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r: [])
     _store(tmp_path, report(GOOD))
-    (tmp_path / "ROLLOUT.yaml").write_text(
-        yaml.safe_dump({"advances": [{"stage": 0.1, "date": "2026-01-01T00:00:00+00:00"}]})
-    )
+    _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"))
     soon = dt.datetime(2026, 1, 3, tzinfo=dt.UTC)
     (reason,) = ledger_cli.gate_reasons(tmp_path, 0.25, now=soon)
     assert "entered 2.0 days ago; the policy needs 7 days" in reason
     assert ledger_cli.gate_reasons(tmp_path, 0.25, now=dt.datetime(2026, 1, 9, tzinfo=dt.UTC)) == []
 
 
-def test_a_report_of_another_commit_is_stale() -> None:
-    problems = ledger_cli.current_checkout_problems(report(GOOD, commit="0" * 40))
-    assert any(p.startswith("stale: report is of commit 000000000000") for p in problems)
+def test_staleness_is_code_and_corpus_not_the_commit() -> None:
+    current = report(GOOD, commit="0" * 40)
+    current["provenance"]["corpus_digest"] = None  # no corpus directories: nothing to compare
+    problems = ledger_cli.current_checkout_problems(current)
+    assert [p for p in problems if p.startswith("stale")] == []
+    other = report(GOOD)
+    other["provenance"]["code"]["digest"] = "sha256:" + "0" * 64
+    problems = ledger_cli.current_checkout_problems(other)
+    assert any(p.startswith("stale: the code changed") for p in problems)
 
 
-def test_advance_appends_to_the_ledger(
+def test_advance_records_the_report_it_advanced_on_and_refuses_to_repeat(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r: [])
+    # An empty report directory validates nothing: not even the first stage may be entered.
+    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 1
+    assert "stage 0.1 has not been validated" in capsys.readouterr().out
+    run = _store(tmp_path, report(GOOD))
     assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 0
     assert "QUEUE_IPC_ROLLOUT=0.1" in capsys.readouterr().out
-    _store(tmp_path, report(GOOD))
-    assert (
-        harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.25"]) == 1
-    )  # days rule
-    ledger = yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]
-    assert [e["stage"] for e in ledger] == [0.1]
-    assert ledger[0]["commit"] == code_version()["commit"]
+    (entry,) = yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]
+    assert entry["stage"] == 0.1 and entry["validated_run"] == run.name
+    assert entry["report_sha256"] == ledger_cli.report_sha256(run)
+    assert entry["code_digest"] == code_version()["digest"]
+    # Advancing to the stage the rollout is in is refused: the soak does not restart.
+    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 1
+    assert "already at stage 0.1" in capsys.readouterr().out
+    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.25"]) == 1
+    assert len(yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]) == 1
 
 
-def test_merging_two_shards_gives_the_unsharded_verdicts(tmp_path: Path) -> None:
-    a, b = report(GOOD[:5]), report([*GOOD[5:], case("x", "mismatch")])
-    b["run_id"] = "20260101T000000001Z-2"
-    runs = [_store(tmp_path, a), _store(tmp_path, b)]
+def _shards(tmp_path: Path) -> tuple[list[Path], dict[str, Any]]:
+    cases = [*GOOD, case("x", "mismatch")]
+    ids = [c["id"] for c in cases]
+    a = report(cases[:5], corpus=ids, shard=[1, 2], run_id="20260101T000000000Z-1")
+    b = report(cases[5:], corpus=ids, shard=[2, 2], run_id="20260101T000000001Z-2")
+    return [_store(tmp_path, a), _store(tmp_path, b)], report(cases)
+
+
+def test_a_shard_alone_does_not_gate_and_merging_every_shard_does(tmp_path: Path) -> None:
+    runs, whole = _shards(tmp_path)
+    shard = load_report(runs[0])
+    assert not shard["scope"]["gating"] and not shard["gate"]["passed"]
+    assert "shard 1/2" in shard["scope"]["not_gating"][0]
     assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 0
-    merged = load_report(tmp_path / "stage-0.1" / f"{a['run_id']}-merged")
-    whole = report([*GOOD, case("x", "mismatch")])
+    merged_dir = tmp_path / "stage-0.1" / "20260101T000000001Z-2-merged"
+    merged = load_report(merged_dir)
     assert {c["id"]: c["verdict"] for c in merged["cases"]} == {
         c["id"]: c["verdict"] for c in whole["cases"]
     }
     assert merged["totals"] == whole["totals"] and merged["gate"] == whole["gate"]
+    assert merged["scope"]["gating"]
+    assert merged["provenance"]["argv"][0] == "merge"
+    assert [s["shard"] for s in merged["shards"]] == [[1, 2], [2, 2]]
+    # review and gate take the merged run, not the newest shard.
+    assert ledger_cli.latest_run(tmp_path, 0.1) == merged_dir
+    assert ledger_cli.latest_run(tmp_path, 0.1, whole=True) == merged_dir
+    # Merging again is safe: the merged run is replaced whole, nothing is left behind.
+    assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 0
+    assert sorted(p.name for p in (tmp_path / "stage-0.1").iterdir()) == sorted(
+        [r.name for r in runs] + [merged_dir.name]
+    )
 
 
-def test_merge_refuses_a_mix(tmp_path: Path) -> None:
-    a, b = report(GOOD[:5]), report(GOOD[5:], stage=0.25)
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda b: b.update(stage=0.25), "the runs differ in stage"),
+        (lambda b: b.update(run_group="other"), "the runs differ in run group"),
+        (lambda b: b["scope"].update(shard=[1, 2]), "need shards 1 to 2 once each, got 1/2, 1/2"),
+    ],
+)
+def test_merge_refuses_what_is_not_one_whole_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any, fragment: str
+) -> None:
+    cases = [*GOOD, case("x", "mismatch")]
+    ids = [c["id"] for c in cases]
+    a = report(cases[:5], corpus=ids, shard=[1, 2])
+    b = report(cases[5:], corpus=ids, shard=[2, 2], run_id="20260101T000000001Z-2")
+    change(b)
+    b.update(scope=scope(ids, b["cases"], {}, b["scope"]["shard"]))
+    b["gate"] = evaluate_run(b, load_policy()[b["stage"]])
+    b["policy"] = load_policy()[b["stage"]].to_dict()
     runs = [_store(tmp_path, a), _store(tmp_path, b)]
     assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_a_subset_or_a_test_only_setting_cannot_gate() -> None:
+    subset = report(GOOD[:10], corpus=[c["id"] for c in GOOD] + ["more"])
+    assert not subset["gate"]["passed"]
+    assert "ran 10 of the corpus's 11 cases" in subset["gate"]["reasons"][0]
+    faulty = report(GOOD, environment={"VERITAS_IPC_FAULT": "delay@50"})
+    assert faulty["gate"]["reasons"] == [
+        "not a gating run: test-only setting in the run's environment: VERITAS_IPC_FAULT=delay@50"
+    ]
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (
+            lambda d: d["cases"][3].update(verdict="mismatch", reasons=["x"]),
+            "verdict: 'mismatch', but the stream",
+        ),
+        (
+            lambda d: d["totals"].update(cases=5),
+            "totals.cases says 5, but the report's cases give 10",
+        ),
+        (lambda d: d.update(totals=5), "totals: 5 is not of type 'object'"),
+        (lambda d: d.update(stage="abc"), "stage: 'abc' is not one of"),
+        (lambda d: d["provenance"].pop("code"), "provenance: 'code' is a required property"),
+        (lambda d: d["gate"].update(passed=False), "gate.passed says false, but the report's"),
+        (lambda d: d["scope"].update(gating=False), "scope.gating says false"),
+        (lambda d: d.update(schema_version=1), "schema_version 1; accepted: 2"),
+    ],
+)
+def test_review_and_gate_refuse_a_report_that_contradicts_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Any, fragment: str
+) -> None:
+    run = _store(tmp_path, report(GOOD))
+    data = yaml.safe_load((run / "report.yaml").read_text())
+    edit(data)
+    (run / "report.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"))
+    # (A report edited to say it cannot gate is not a whole run: the gate does not pick it.)
+    commands = (
+        (["review"],) if "scope.gating" in fragment else (["review"], ["gate", "--to", "0.25"])
+    )
+    for argv in commands:
+        assert harness_main(["--report-dir", str(tmp_path), *argv]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_ignored_case_shows_its_rules_and_what_they_masked(tmp_path: Path) -> None:
+    ignored = case(
+        "quote",
+        "ignored",
+        ignored_by=["ref"],
+        ignore_rules=[
+            {"name": "ref", "reason": "a random reference", "masked": {"stdout": 2, "queue": 2}}
+        ],
+        masked_differences=[
+            {
+                "path": "events[3]['detail']",
+                "change": "values_changed",
+                "left": "QB-1",
+                "right": "QB-2",
+            }
+        ],
+        screenshots={"stdout": {"home": "sha256:a"}, "queue": {"home": "sha256:b"}},
+    )
+    page = render_html(report([*GOOD, ignored]), tmp_path)
+    assert "a random reference" in page and "QB-1" in page and "QB-2" in page
+    assert "pixel digests differ for 1: home (masked by the ignore rules: ref)" in page
+    assert "pixel digests equal" not in page
+
+
+def test_the_page_gives_a_repro_command_that_works_after_the_run(tmp_path: Path) -> None:
+    page = render_html(report([*GOOD, case("bad", "mismatch")]), tmp_path)
+    assert "Reproduce: <code>pytest harness/ --stage 0.1 -k bad</code>" in page
+
+
+def test_a_mismatch_of_hostile_strings_is_written_and_read_back(tmp_path: Path) -> None:
+    hostile = "lone \ud800 pair \ud83d\ude00 nul \x00 ls \u2028 bom \ufeff \uffff <script>"
+    bad = case(
+        hostile,
+        "mismatch",
+        reasons=[hostile],
+        first_difference_text=f"first divergence: {hostile!r}",
+        first_difference={
+            "index": 2,
+            "type": "log",
+            "phase": "scout",
+            "lengths": [5, 5],
+            "paths": [
+                {
+                    "path": "events[2]['detail']",
+                    "change": "values_changed",
+                    "left": hostile,
+                    "right": hostile + "!",
+                }
+            ],
+        },
+    )
+    r = report([*GOOD, bad])
+    run = tmp_path / "stage-0.1" / "run"
+    with staging(run) as tmp:
+        write_files(tmp, r)
+    back = load_report(run)
+    (got,) = [c for c in back["cases"] if c["verdict"] == "mismatch"]
+    assert got["id"] == hostile and got["first_difference"]["paths"][0]["left"] == hostile
+    page = (run / "index.html").read_text(encoding="utf-8")
+    summary = (run / "summary.md").read_text(encoding="utf-8")
+    for text in (page, summary):
+        assert "\\ud800" in text and "\\ud83d\\ude00" in text and "\\x00" in text
+    assert page.count("<script>") == 1 and "&lt;script&gt;" in page  # the page's own script only
+
+
+def test_a_failing_writer_leaves_no_partial_directory(tmp_path: Path) -> None:
+    run = tmp_path / "stage-0.1" / "run"
+    with pytest.raises(RuntimeError), staging(run) as tmp:
+        (tmp / "report.yaml").write_text("partial")
+        raise RuntimeError("writer failed")
+    assert list((tmp_path / "stage-0.1").iterdir()) == []
 
 
 def test_site_derived_file_names_never_leave_the_directory() -> None:
