@@ -150,6 +150,8 @@ class _OutOfBytes(Exception):
 
 
 class _MetaScanner:
+    """The byte loop of the standard's prescan, one construct (comment, tag, other) at a time."""
+
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
@@ -179,6 +181,8 @@ class _MetaScanner:
                 if found is not None:
                     return found
             elif head[:1] == b"<" and _is_letter(head[1:2] if head[1:2] != b"/" else head[2:3]):
+                # Any other tag: its attributes are read and dropped, so that a "<meta" inside
+                # an attribute value is not taken for a meta.
                 while self.byte() not in _WS + b">":
                     self.pos += 1
                 while self.attribute() is not None:
