@@ -59,6 +59,10 @@ def test_veritas_audit_refuses_bad_settings(
         (["-m", "veritas.cli", "audit", "ftp://x/"], "scheme 'ftp' is not supported; accepted"),
         (["-m", "veritas.cli", "audit", "http://x/", "--tier", "huge"], "invalid choice: 'huge'"),
         (["-m", "veritas.cli", "audit", "http://x/", "--timeout", "soon"], "--timeout"),
+        (
+            ["-m", "veritas.cli", "audit", "http://x/", "--timeout", "-1"],
+            "--timeout '-1' is invalid; accepted: seconds > 0",
+        ),
     ],
 )
 def test_veritas_audit_refuses_bad_arguments(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -2,7 +2,7 @@
 
 ``pixel_digest`` hashes what is seen: the size and the pixels as RGBA. Two encodings of the
 same pixels give the same digest — a lossless re-encode, another compression level, an RGB
-image saved as RGBA (opaque alpha) or as a palette image — and one changed pixel, or a
+image saved as RGBA (opaque alpha), a palette image of the same colours — and one changed pixel, or a
 change of 1 in one channel, does not.
 """
 

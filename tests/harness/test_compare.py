@@ -237,3 +237,68 @@ class _Rule:
 def test_unused_rules_do_not_turn_a_mismatch_into_ignored() -> None:
     result = judge(obs(stream(), "stdout"), obs(stream(detail="x2"), "queue"), [], [_Rule()])
     assert result.verdict == "mismatch"
+
+
+def shot_stream(captured: bytes, delivered: bytes) -> list[ProgressEvent]:
+    """A stream whose screenshot carries the child's own digest of *captured* pixels."""
+    events = stream(shot=delivered)
+    events[-2].summary = {"label": "page1-desktop", "digest": pixel_digest(captured)}
+    return events
+
+
+def test_a_change_of_one_in_one_channel_is_counted_with_its_box() -> None:
+    image = Image.new("RGB", (40, 30), (100, 100, 100))
+    changed = image.copy()
+    changed.putpixel((7, 5), (100, 101, 100))
+    diff = pixel_diff(png_of(image), png_of(changed))
+    assert (diff.changed_pixels, diff.bbox) == (1, (7, 5, 8, 6))
+    assert diff.describe() == "1 pixel differs within x 7–7, y 5–5 (box 1×1)"
+    assert pixel_diff(png_of(image), png_of(image)).describe() == "no pixel differs"
+
+
+def test_the_pixel_digest_is_of_what_is_seen_not_of_the_mode() -> None:
+    image = Image.new("RGB", (20, 10), (10, 200, 30))
+    assert pixel_digest(png_of(image)) == pixel_digest(png_of(image.convert("RGBA")))
+    other = image.copy()
+    other.putpixel((0, 0), (10, 200, 31))
+    assert pixel_digest(png_of(image)) != pixel_digest(png_of(other))
+
+
+def test_pixels_changed_in_transit_are_a_mismatch_of_that_transport() -> None:
+    a, b = png(), png(color=(1, 2, 4))
+    result = judge(obs(shot_stream(a, a), "stdout"), obs(shot_stream(a, b), "queue"))
+    assert result.verdict == "mismatch"
+    assert "Queue run: screenshot 'page1-desktop' arrived with other pixels" in result.reasons[0]
+
+
+def test_captures_that_diverged_in_the_child_are_inconclusive_not_a_mismatch() -> None:
+    a, b = png(), png(color=(1, 2, 4))
+    result = judge(obs(shot_stream(a, a), "stdout"), obs(shot_stream(b, b), "queue"))
+    assert result.verdict == "inconclusive"
+    assert "captures diverged in the child" in result.reasons[0]
+    assert "page1-desktop" in result.reasons[0]
+    # Another difference besides the capture is still the transport's.
+    other = shot_stream(b, b)
+    other[3].detail = "changed"
+    assert judge(obs(shot_stream(a, a), "stdout"), obs(other, "queue")).verdict == "mismatch"
+
+
+def test_validate_ipc_calls_two_failed_audits_inconclusive() -> None:
+    from harness.verdict import judge_pair
+
+    failed = stream()
+    failed[-1] = ProgressEvent("case", 5, "audit_error", "scout", detail="refused", timestamp=9.0)
+    result = judge_pair(
+        obs(failed, "stdout", state="failed", error="connection refused"),
+        obs(failed, "queue", state="failed", error="connection refused"),
+    )
+    assert result.verdict == "inconclusive"
+    assert result.reasons == [
+        "both audits failed (connection refused): there was no audit to compare"
+    ]
+
+
+def png_of(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
