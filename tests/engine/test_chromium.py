@@ -12,6 +12,7 @@ from PIL import Image
 
 from veritas.engine.screenshots import (
     DESKTOP,
+    FREEZE_STYLE,
     MOBILE,
     RendererError,
     child_environment,
@@ -46,11 +47,13 @@ def test_child_environment_drops_ipc_variables(monkeypatch: pytest.MonkeyPatch) 
     assert "VERITAS_IPC_AUTHKEY" not in env and env["VERITAS_RENDERER"] == "pillow"
 
 
-def test_base_goes_after_doctype() -> None:
+def test_base_and_freeze_style_go_after_doctype() -> None:
     assert page_file_text("<!DOCTYPE html><p>x", 'http://a.test/?q="1"') == (
-        '<!DOCTYPE html><base href="http://a.test/?q=&quot;1&quot;"><p>x'
+        '<!DOCTYPE html><base href="http://a.test/?q=&quot;1&quot;">' + FREEZE_STYLE + "<p>x"
     )
-    assert page_file_text("<p>x", "file:///a/b.html") == '<base href="file:///a/b.html"><p>x'
+    assert page_file_text("<p>x", "file:///a/b.html") == (
+        '<base href="file:///a/b.html">' + FREEZE_STYLE + "<p>x"
+    )
 
 
 @pytest.mark.slow

@@ -8,10 +8,53 @@ The file starts with a UTF-8 byte-order mark, which outranks any ``<meta charset
 the text was decoded once already.
 
 ``Camera`` keeps one browser per audit and drives it over the DevTools pipe (``cdp.py``), with
-scripts disabled: a screenshot shows the page as delivered (what the other phases audited, and
-what the Pillow renderer draws), a hostile page runs no code, and no timer can make two captures
-differ. Where that pipe is unavailable (Windows) each shot is one ``--screenshot`` launch
-(about 0.5-0.8 s) with scripts on virtual time.
+scripts disabled in every frame: a screenshot shows the page as delivered (what the other
+phases audited, and what the Pillow renderer draws), a hostile page runs no code, and no timer
+can make two captures differ. Where that pipe is unavailable (Windows) each shot is one
+``--screenshot`` launch (about 0.5-0.8 s) with scripts on virtual time.
+
+A capture holds still: two captures of a page are pixel-identical however long the host takes
+between them. What stops each kind of motion, measured on this Chromium (the alternatives
+named did not, or changed the picture):
+
+=========================  ==============================================================
+CSS keyframe animations    Held at their time zero, the first frame after any delay: the
+(spinners, carousels,      DevTools session stops the document clock
+pulsing badges)            (``Animation.setPlaybackRate`` 0, ``cdp.py``), and
+                           ``FREEZE_STYLE`` pauses them (``animation-play-state``), which
+                           gives the same picture where there is no DevTools session.
+                           ``animation: none`` would show the element unanimated, which is
+                           not a frame the visitor sees.
+CSS transitions            Not run (``FREEZE_STYLE``): the element shows the style the page
+                           gives it, not a moment on the way there (``@starting-style``
+                           fade-ins on load, ``:focus`` effects). A stopped clock alone
+                           would hold a fade-in at its invisible start.
+``<marquee>``              The element moves itself with a Web Animation that no style
+                           reaches; the stopped clock holds it at its start. Not stopped in
+                           a ``--screenshot`` launch.
+animated images (GIF,      ``--blink-settings=imageAnimationPolicy=2`` (no animation): the
+APNG, animated WebP)       first frame, in ``<img>`` and in CSS alike. The clock and the
+                           style do not reach them. The same setting stops SMIL in an SVG
+                           image; the stopped clock stops SMIL in inline SVG.
+the text caret             ``caret-color: transparent`` (``FREEZE_STYLE``). Headless pages
+                           over the DevTools pipe are not focused, so no caret is drawn
+                           there at all; a ``--screenshot`` launch focuses an
+                           ``autofocus`` field, whose caret would blink.
+=========================  ==============================================================
+
+Not stopped: CSS animations inside an SVG used as an image (its document has its own clock),
+and video. ``Emulation.setVirtualTimePolicy`` ``pause`` would stop every clock of the page,
+but set before the navigation it stalls the load itself (no load event within 30 s).
+
+A capture is not taken too early: over the DevTools pipe, ``ChromiumSession.settle`` waits
+until every request the page has started (images, CSS images such as ``content: url()`` in a
+matching media query, web fonts) has finished or failed and no font is loading (``cdp.py``);
+a ``--screenshot`` launch gets the same from virtual time, which does not advance while a
+request is in flight. Web fonts need one more thing: the page file is a file:// document, so
+every font of the site is another origin's to Chromium and, fetched with CORS, refused. The
+DevTools session lifts that check (``--disable-web-security``), which is safe only because no
+frame there runs scripts; a ``--screenshot`` launch runs them, keeps the check, and draws the
+fallback font unless the server allows other origins.
 """
 
 from __future__ import annotations
@@ -33,6 +76,16 @@ RENDERERS = ("auto", "chromium", "pillow")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_TIMEOUT = 30.0
 VIRTUAL_TIME_MS = 2000
+#: Put in every page file before the page's own markup. Paused CSS animations stay at their
+#: time zero, the first frame after any delay (the DevTools session also stops the clock:
+#: ``cdp.py``). Transitions are left out, so that an element shows the style the page gives it,
+#: not a moment of the way there (``@starting-style`` fades on load, ``:focus`` effects). The
+#: caret would blink wherever the page has focus. Importance outranks everything the page
+#: declares except its own ``!important`` declarations of higher specificity or later in the page.
+FREEZE_STYLE = (
+    "<style>*,*::before,*::after{animation-play-state:paused!important;"
+    "transition:none!important;caret-color:transparent!important}</style>"
+)
 _DOCTYPE = re.compile(r"\A(\ufeff?\s*(?:<!--.*?-->\s*)*<!doctype[^>]*>)", re.I | re.S)
 
 
@@ -53,6 +106,9 @@ CHROMIUM_FLAGS = (
     "--run-all-compositor-stages-before-draw",
     "--disable-partial-raster",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    # Animated GIF, APNG and WebP images, in <img> or in CSS, and SMIL inside SVG images show
+    # their first frame. The policy's values: allowed (0), once (1), none (2).
+    "--blink-settings=imageAnimationPolicy=2",
 )
 
 
@@ -108,8 +164,9 @@ def child_environment() -> dict[str, str]:
 
 
 def page_file_text(page_html: str, base_url: str) -> str:
-    """The HTML Chromium loads: the page with a ``<base>`` (after any doctype, to keep the mode)."""
-    base = f'<base href="{html.escape(base_url, quote=True)}">'
+    """The HTML Chromium loads: the page with a ``<base>`` and ``FREEZE_STYLE`` (after any
+    doctype, to keep the mode)."""
+    base = f'<base href="{html.escape(base_url, quote=True)}">' + FREEZE_STYLE
     match = _DOCTYPE.match(page_html)
     if match:
         return match.group(1) + base + page_html[match.end() :]
@@ -134,7 +191,9 @@ def chromium_screenshot(
         args = [
             chromium,
             *CHROMIUM_FLAGS,
-            # Timers run on virtual time: a countdown shows the same value however slow the host.
+            # Timers run on virtual time: a countdown shows the same value however slow the
+            # host. Virtual time does not advance while a request is in flight, so the budget
+            # runs out only once the page's resources have arrived or failed.
             f"--virtual-time-budget={VIRTUAL_TIME_MS}",
             f"--user-data-dir={profile}",
             f"--screenshot={shot_path}",
@@ -214,7 +273,7 @@ class Camera:
             if self._session is None:
                 self._session = cdp.ChromiumSession(
                     self.chromium,
-                    list(cdp.session_flags(CHROMIUM_FLAGS)),
+                    cdp.session_flags(CHROMIUM_FLAGS),
                     child_environment(),
                     CHROMIUM_TIMEOUT,
                 )
