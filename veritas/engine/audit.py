@@ -198,6 +198,8 @@ class _Audit:
     ) -> dict[str, Any]:
         url = page.final_url
         label = f"page{index + 1}-{viewport.label}"
+        # Computed here, in the child, from the bytes the event carries: a receiver that finds
+        # other pixels in ``data`` knows the transport changed them, not the capture.
         digest = pixel_digest(png)
         entry = {
             "label": label,
@@ -209,6 +211,7 @@ class _Audit:
             },
             "renderer": used,
             "digest": digest,
+            "pixel_digest": digest,
         }
         self.sink.emit(
             "screenshot",
