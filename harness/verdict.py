@@ -198,7 +198,13 @@ def _judge(
         return Judgement("mismatch", [f"Queue run IPC fault: {f}" for f in faults])
     altered = _changed_in_transit("Queue", candidate)
     if altered:
-        return Judgement("mismatch", altered)
+        base, other = subject(control, normalizer), subject(candidate, normalizer)
+        return Judgement(
+            "mismatch",
+            altered,
+            _diff(base, other),
+            digests={"stdout": canonical_digest(base), "queue": canonical_digest(other)},
+        )
     problems = _run_problems("stdout", control) + _run_problems("queue", candidate)
     for i, obs in enumerate(noise, 1):
         problems += _run_problems(f"noise #{i}", obs)
