@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
 from veritas.engine import cdp
 from veritas.engine.screenshots import DESKTOP, MOBILE, Camera, find_chromium
@@ -17,6 +24,11 @@ PAGE = (Path(__file__).parent / "pages" / "shop" / "index.html").read_text(encod
 needs_pipe = pytest.mark.skipif(
     CHROMIUM is None or not cdp.SUPPORTED, reason="needs Chromium and POSIX"
 )
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 @pytest.mark.slow
@@ -56,3 +68,40 @@ def test_camera_works_when_stdin_is_closed() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 1000
+
+
+@pytest.mark.slow
+@needs_pipe
+def test_cross_site_iframe_runs_no_script_and_holds_still(tmp_path: Path) -> None:
+    # The page file is file://, so an iframe from the site is another site's frame, in a
+    # renderer of its own: the page's settings did not reach it. Its script ran, its animation
+    # moved, and its document's request never finished in the page's session (each shot then
+    # waited out the whole settle timeout).
+    (tmp_path / "inner.html").write_text(
+        "<!DOCTYPE html><style>div { width: 40px; height: 40px; background: #c00;"
+        " animation: m 0.5s linear infinite; } @keyframes m { to { margin-left: 200px; } }"
+        "</style><body style='margin: 0'><div></div>"
+        "<script>document.body.style.background = '#0c0'</script>",
+        encoding="utf-8",
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    page = '<body style="margin: 0"><iframe src="inner.html" width="300" height="60" style="border: 0">'
+    assert CHROMIUM is not None
+    camera = Camera(CHROMIUM)
+    try:
+        started = time.monotonic()
+        first = camera.shoot(page, base, DESKTOP)
+        elapsed = time.monotonic() - started
+        time.sleep(0.3)
+        second = camera.shoot(page, base, DESKTOP)
+    finally:
+        camera.close()
+        server.shutdown()
+        server.server_close()
+    image = Image.open(io.BytesIO(first)).convert("RGB")
+    assert image.getpixel((250, 50)) == (255, 255, 255), "the iframe's script did not run"
+    assert image.getpixel((20, 20)) == (204, 0, 0), "its animation is at time zero"
+    assert pixel_digest(first) == pixel_digest(second)
+    assert elapsed < cdp.SETTLE_TIMEOUT / 2, "its document's request was seen to finish"
