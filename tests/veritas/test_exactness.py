@@ -126,13 +126,13 @@ def look_alikes(value: Any) -> list[Any]:
     return out
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(digest_values, digest_values)
 def test_equal_digests_if_and_only_if_equal_values(a: Any, b: Any) -> None:
     assert (canonical_bytes(a) == canonical_bytes(b)) == same(a, b)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(digest_values, st.randoms(use_true_random=False))
 def test_look_alikes_get_other_digests_and_key_order_does_not_matter(value: Any, rnd: Any) -> None:
     for alike in look_alikes(value):
@@ -173,7 +173,7 @@ def _event(detail: str, summary: dict[str, Any], data: bytes | None) -> Progress
     return ProgressEvent("a", 1, "log", "scout", "s", 1.5, detail, summary, data, 2.0)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_text, st.dictionaries(hard_text, json_values, max_size=4), st.none() | st.binary())
 def test_the_stdout_line_round_trips_every_protocol_value(
     detail: str, summary: dict[str, Any], data: bytes | None
