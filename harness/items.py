@@ -14,6 +14,7 @@ from harness.options import repro_command
 from harness.state import STATE, HarnessState
 from veritas.envcheck import check_environment
 from veritas.mode import ConfigError
+from veritas.report_text import visible
 
 
 def in_shard(case_id: str, shard: tuple[int, int] | None) -> bool:
@@ -92,7 +93,7 @@ class CaseItem(pytest.Item):
         lines.append(
             f"  repro: {repro_command(state.options.stage, state.options.corpus, r['id'])}"
         )
-        return "\n".join(lines)
+        return visible("\n".join(lines))  # site text may hold what a terminal cannot print
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.case.source, None, f"case {self.case.id}"

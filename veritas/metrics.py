@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from veritas.outcome import AuditOutcome, percentile
+from veritas.report_text import visible
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audits (
@@ -77,15 +78,17 @@ class MetricsStore:
 
     def record(self, outcome: AuditOutcome) -> None:
         lat = outcome.latency_summary()
+        # SQLite stores UTF-8: text that a URL or an error may carry (a lone surrogate from an
+        # undecodable argv byte, say) is stored with its escapes, never refused.
         row = (
             time.time(),
-            outcome.audit_id,
-            outcome.url,
+            visible(outcome.audit_id),
+            visible(outcome.url),
             outcome.tier,
             outcome.mode_requested,
             outcome.mode_used,
             int(outcome.fallback),
-            outcome.fallback_reason,
+            None if outcome.fallback_reason is None else visible(outcome.fallback_reason),
             outcome.events_by_transport["queue"],
             outcome.events_by_transport["stdout"],
             outcome.duration_s,

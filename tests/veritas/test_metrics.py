@@ -70,3 +70,14 @@ def test_path_comes_from_the_environment(tmp_path: Path) -> None:
     assert (
         default_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "veritas" / "metrics.sqlite3"
     )
+
+
+def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / "m.sqlite3")
+    o = outcome(1, fallback=True)
+    o.url = "https://x.example/\udcff\ud83d\ude00"  # an undecodable argv byte, a split pair
+    o.fallback_reason = "put failed: \ud800"
+    store.record(o)
+    (row,) = store.rows()
+    assert row["url"] == "https://x.example/\\udcff\\ud83d\\ude00"
+    assert row["fallback_reason"] == "put failed: \\ud800"
