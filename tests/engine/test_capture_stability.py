@@ -47,6 +47,9 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path.startswith("/never"):
+            time.sleep(8)  # longer than any test waits; the client gives up first
+            return
         if self.path.startswith(LATE_PREFIXES):
             time.sleep(LATE_SECONDS)
         super().do_GET()
@@ -272,6 +275,30 @@ def test_screenshot_launch_waits_for_late_css_images(late_site: str) -> None:
     png = chromium_screenshot(CHROMIUM, LATE_PAGE, late_site, DESKTOP)
     assert _near(_menu_arrow_pixel(png), ARROW)
     assert _near(_pixel(png, 25, 65), HERO_SKY)
+
+
+@pytest.mark.slow
+@needs_pipe
+def test_a_resource_that_never_arrives_costs_the_settle_timeout_once(
+    late_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cdp, "SETTLE_TIMEOUT", 1.0)
+    assert CHROMIUM is not None
+    camera = Camera(CHROMIUM)  # its own: the stalled request must not outlive this test's page
+    try:
+        camera.shoot("<p>ready</p>", late_site, DESKTOP)  # the browser's start is not timed
+        started = time.monotonic()
+        png = camera.shoot(
+            '<div style="width:50px;height:50px;background:rgb(20,160,60)"></div>'
+            '<img src="/never.png" width="20" height="20">',
+            late_site,
+            DESKTOP,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        camera.close()
+    assert 1.0 <= elapsed < 4.0, "waited once for the stalled image, not once per capture"
+    assert _near(_pixel(png, 30, 30), GREEN)
 
 
 # -- the child's own pixel digest --------------------------------------------------------------

@@ -167,6 +167,7 @@ class ChromiumSession:
         self._in_flight: set[str] = set()
         self.requests_started = 0
         self._settle_deadline = 0.0
+        self._loaded = False
         self.session_id: str | None = None
         #: DevTools sessions of the page's out-of-process iframes.
         self._frames: set[str] = set()
@@ -282,7 +283,9 @@ class ChromiumSession:
         sender = message.get("sessionId")
         if method is not None and (sender == self.session_id or sender in self._frames):
             params = message.get("params", {})
-            if method == "Target.attachedToTarget":
+            if method == "Page.loadEventFired" and sender == self.session_id:
+                self._loaded = True
+            elif method == "Target.attachedToTarget":
                 self._attached(params)
             elif method == "Target.detachedFromTarget":
                 self._frames.discard(params.get("sessionId", ""))
@@ -326,7 +329,7 @@ class ChromiumSession:
     # -- screenshots ------------------------------------------------------------------------
     def load(self, page_file: str, width: int, height: int, mobile: bool) -> None:
         """Show *page_file* in a *width*×*height* viewport; wait for its load event, then
-        until it has settled (``settle``)."""
+        until it has settled (``settle``), both within ``SETTLE_TIMEOUT``."""
         self.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
@@ -334,17 +337,20 @@ class ChromiumSession:
         self._events.clear()
         self._in_flight.clear()
         self._frames.clear()
+        self._loaded = False
         self._settle_deadline = time.monotonic() + SETTLE_TIMEOUT
         self.call("Page.navigate", {"url": Path(page_file).as_uri()})
-        self.wait_for("Page.loadEventFired")
+        # The load event waits for every image in the markup: one that never arrives must
+        # cost the settle timeout, like any other late resource, not the whole call timeout.
+        self._drain(lambda: self._loaded, self._settle_deadline)
         self.settle()
 
     def settle(self) -> bool:
         """Wait until a layout starts no request, none is in flight and no font is loading.
 
-        False if the page has not settled by ``SETTLE_TIMEOUT`` after its load started (the
-        capture then shows what has arrived; later calls do not wait again). Cheap on a page
-        that has settled: one evaluation.
+        False if the page has not settled by ``SETTLE_TIMEOUT`` after its navigation started
+        (the capture then shows what has arrived; later calls do not wait again). Cheap on a
+        page that has settled: one evaluation.
         """
         deadline = self._settle_deadline
         while True:
@@ -364,14 +370,14 @@ class ChromiumSession:
                 fonts_loading |= status.get("result", {}).get("value") == "loading"
             if not self._drain(lambda: not self._in_flight, deadline):
                 return False
-            if self.requests_started != started:
-                continue  # what arrived may be laid out anew and ask for more
-            if not fonts_loading:
+            if self.requests_started == started and not fonts_loading:
                 return True
-            # A font has arrived but is not decoded yet: nothing will be read meanwhile.
-            self._drain(lambda: False, min(deadline, time.monotonic() + _SETTLE_POLL))
             if time.monotonic() >= deadline:
                 return False
+            if self.requests_started == started:
+                # A font has arrived but is not decoded yet: nothing will be read meanwhile.
+                self._drain(lambda: False, min(deadline, time.monotonic() + _SETTLE_POLL))
+            # Else what arrived may be laid out anew and ask for more: look again.
 
     def capture(self) -> bytes:
         """PNG bytes of the viewport, once the page has settled (see ``settle``)."""
