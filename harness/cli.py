@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.gate import ReportError
-from harness.options import DEFAULT_CORPUS, DEFAULT_REPORTS
-from harness.policy import PolicyError
-from veritas.mode import ConfigError, parse_stage
+from harness.plugin.options import DEFAULT_CORPUS, DEFAULT_REPORTS
+from harness.report.gate import ReportError
+from harness.rollout.policy import PolicyError
+from veritas.parent.mode import ConfigError, parse_stage
 
 
 def _stage(raw: str) -> float:
@@ -143,7 +143,7 @@ def _corpus_dirs(args: argparse.Namespace) -> list[Path] | None:
 
 
 def _bench_harness(args: argparse.Namespace) -> int:
-    from harness.benchcorpus import run_harness_bench, table
+    from harness.tools.benchcorpus import run_harness_bench, table
 
     corpus = _corpus_dirs(args)
     if corpus is None:
@@ -153,7 +153,7 @@ def _bench_harness(args: argparse.Namespace) -> int:
 
 
 def _gen_corpus(args: argparse.Namespace) -> int:
-    from harness.gencorpus import generate
+    from harness.tools.gencorpus import generate
 
     try:
         out = generate(args.out, args.cases)
@@ -164,7 +164,7 @@ def _gen_corpus(args: argparse.Namespace) -> int:
 
 
 def _bench_ipc(args: argparse.Namespace) -> int:
-    from harness.bench import run_ipc_bench, table
+    from harness.tools.bench import run_ipc_bench, table
 
     if args.events < 2 or args.repeats < 1:
         return _usage_error("--events must be >= 2 and --repeats >= 1")
@@ -173,8 +173,8 @@ def _bench_ipc(args: argparse.Namespace) -> int:
 
 
 def _selftest(args: argparse.Namespace) -> int:
-    from harness.corpus import CorpusError
-    from harness.selftest import run_selftest, table
+    from harness.corpus.cases import CorpusError
+    from harness.tools.selftest import run_selftest, table
 
     try:
         result = run_selftest(args.corpus, args.case)
@@ -185,8 +185,8 @@ def _selftest(args: argparse.Namespace) -> int:
 
 
 def _failover(args: argparse.Namespace) -> int:
-    from harness.corpus import CorpusError
-    from harness.failover import passed, run_failover, table
+    from harness.corpus.cases import CorpusError
+    from harness.tools.failover import passed, run_failover, table
 
     if args.points < 1:
         return _usage_error(f"--points {args.points}: must be >= 1")
@@ -200,7 +200,7 @@ def _failover(args: argparse.Namespace) -> int:
 
 
 def _flakes(args: argparse.Namespace) -> int:
-    from harness.flakes import run_flakes, table
+    from harness.tools.flakes import run_flakes, table
 
     if args.runs < 1:
         return _usage_error(f"--runs {args.runs}: must be >= 1")
@@ -228,9 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _failover(args)
         if args.command == "flakes":
             return _flakes(args)
-        from harness import ledger_cli
+        from harness.report.merge import merge
+        from harness.report.runs import review
+        from harness.rollout.ledger import advance, gate
+        from harness.tools.nightly import nightly
 
-        return ledger_cli.dispatch(args)
+        handlers = {"review": review, "gate": gate, "advance": advance, "merge": merge}
+        return handlers.get(args.command, nightly)(args)
     except (ReportError, PolicyError, ConfigError, OSError) as exc:
         return _usage_error(str(exc))
 

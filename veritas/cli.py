@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from veritas.envcheck import check_environment
-from veritas.events import ProgressEvent
-from veritas.metrics import MetricsStore
-from veritas.mode import ConfigError, Mode, parse_rollout, select_mode
-from veritas.outcome import AuditOutcome
-from veritas.report_text import progress_line, summary_text
-from veritas.runner import AuditRunner
+from veritas.parent.console import progress_line, summary_text
+from veritas.parent.envcheck import check_environment
+from veritas.parent.metrics import MetricsStore
+from veritas.parent.mode import ConfigError, Mode, parse_rollout, select_mode
+from veritas.parent.outcome import AuditOutcome
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
 
 TIERS = ("quick_scan", "standard_audit", "deep_forensic")
 
@@ -132,8 +132,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsStore) -> int:
-    from harness.observation import observe
-    from harness.verdict import judge_pair
+    from veritas.diff.observation import observe
+    from veritas.diff.verdict import judge_pair
 
     audit_id = uuid.uuid4().hex[:12]  # the same id in both runs: the streams must be identical
 

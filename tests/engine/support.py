@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from veritas.engine import run_audit
-from veritas.events import ProgressEvent
-from veritas.sinks import ListSink
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.sinks import ListSink
 
 PAGES = Path(__file__).parent / "pages"
 PNG_BYTES = (

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from harness.bench import paired_p99
+from harness.tools.bench import paired_p99
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from PIL import Image
 
-import harness.compare as compare
-from harness.corpus import IgnoreRule
-from harness.normalize import Normalizer
-from harness.observation import Observation, observe
-from harness.pixeldiff import pixel_diff
-from harness.verdict import judge
-from veritas.events import ProgressEvent
-from veritas.outcome import AuditOutcome
+import veritas.diff.compare as compare
+from veritas.diff.masking import IgnoreRule
+from veritas.diff.normalize import Normalizer
+from veritas.diff.observation import Observation, observe
+from veritas.diff.pixeldiff import pixel_diff
+from veritas.diff.verdict import judge
+from veritas.parent.outcome import AuditOutcome
 from veritas.pixels import pixel_digest
+from veritas.protocol.event import ProgressEvent
 
 
 def png(
@@ -44,7 +44,7 @@ def test_pixel_digest_ignores_encoding_but_not_pixels() -> None:
 def test_cached_pixel_digest_agrees_and_still_sees_one_pixel(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from harness import observation
+    from veritas.diff import observation
 
     decoded: list[bytes] = []
 
@@ -284,7 +284,7 @@ def test_captures_that_diverged_in_the_child_are_inconclusive_not_a_mismatch() -
 
 
 def test_validate_ipc_calls_two_failed_audits_inconclusive() -> None:
-    from harness.verdict import judge_pair
+    from veritas.diff.verdict import judge_pair
 
     failed = stream()
     failed[-1] = ProgressEvent("case", 5, "audit_error", "scout", detail="refused", timestamp=9.0)

@@ -10,18 +10,16 @@ from typing import Any
 
 import pytest
 
-from harness.corpus import (
+from harness.corpus.cases import (
     DARK_PATTERN_CATEGORIES,
     RISK_LEVELS,
     TIERS,
     Case,
     CorpusError,
-    IgnoreRule,
-    Where,
     load_corpus,
-    parse_selector,
 )
-from harness.siteserver import serve_sites
+from harness.corpus.siteserver import serve_sites
+from veritas.diff.masking import IgnoreRule, Where, parse_selector
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

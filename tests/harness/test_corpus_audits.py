@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpus import Case, load_corpus
-from harness.expectations import check_expectations
-from harness.siteserver import SiteServer, serve_sites
+from harness.corpus.cases import Case, load_corpus
+from harness.corpus.expectations import check_expectations
+from harness.corpus.siteserver import SiteServer, serve_sites
 from veritas.engine import run_audit
-from veritas.events import ProgressEvent
-from veritas.sinks import ListSink
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.sinks import ListSink
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CASES = load_corpus([FIXTURES]).cases

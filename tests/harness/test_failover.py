@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpus import Case, Expectations
-from harness.failover import _check, passed
-from harness.observation import Observation, observe
-from veritas.events import ProgressEvent
-from veritas.outcome import AuditOutcome
+from harness.corpus.cases import Case, Expectations
+from harness.tools.failover import _check, passed
+from veritas.diff.observation import Observation, observe
+from veritas.parent.outcome import AuditOutcome
+from veritas.protocol.event import ProgressEvent
 
 CASE = Case(
     id="c",

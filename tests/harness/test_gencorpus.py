@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.corpus import load_corpus
-from harness.gencorpus import generate
+from harness.corpus.cases import load_corpus
+from harness.tools.gencorpus import generate
 
 
 def files(root: Path) -> dict[str, bytes]:

@@ -139,7 +139,7 @@ def test_a_broken_case_file_fails_collection_loudly(
 
 
 def test_shards_cover_the_corpus_once() -> None:
-    from harness.items import in_shard
+    from harness.plugin.items import in_shard
 
     ids = [f"case-{i}" for i in range(200)]
     owners = [[k for k in range(1, 4) if in_shard(i, (k, 3))] for i in ids]

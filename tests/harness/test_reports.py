@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import ledger_cli
 from harness.cli import main as harness_main
-from harness.gate import ReportError, evaluate_run
-from harness.html import render_html
-from harness.policy import PolicyError, load_policy
-from harness.provenance import code_version
-from harness.report import assemble, load_report, scope, staging, write_files
+from harness.report import runs as report_runs
+from harness.report.gate import ReportError, evaluate_run
+from harness.report.page import render_html
+from harness.report.provenance import code_version
+from harness.report.writer import assemble, load_report, scope, staging, write_files
+from harness.rollout import ledger as ledger_cli
+from harness.rollout.policy import PolicyError, load_policy
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
@@ -201,11 +202,11 @@ def test_gate_days_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_staleness_is_code_and_corpus_not_the_commit() -> None:
     current = report(GOOD, commit="0" * 40)
     current["provenance"]["corpus_digest"] = None  # no corpus directories: nothing to compare
-    problems = ledger_cli.current_checkout_problems(current)
+    problems = report_runs.current_checkout_problems(current)
     assert [p for p in problems if p.startswith("stale")] == []
     other = report(GOOD)
     other["provenance"]["code"]["digest"] = "sha256:" + "0" * 64
-    problems = ledger_cli.current_checkout_problems(other)
+    problems = report_runs.current_checkout_problems(other)
     assert any(p.startswith("stale: the code changed") for p in problems)
 
 
@@ -254,8 +255,8 @@ def test_a_shard_alone_does_not_gate_and_merging_every_shard_does(tmp_path: Path
     assert merged["provenance"]["argv"][0] == "merge"
     assert [s["shard"] for s in merged["shards"]] == [[1, 2], [2, 2]]
     # review and gate take the merged run, not the newest shard.
-    assert ledger_cli.latest_run(tmp_path, 0.1) == merged_dir
-    assert ledger_cli.latest_run(tmp_path, 0.1, whole=True) == merged_dir
+    assert report_runs.latest_run(tmp_path, 0.1) == merged_dir
+    assert report_runs.latest_run(tmp_path, 0.1, whole=True) == merged_dir
     # Merging again is safe: the merged run is replaced whole, nothing is left behind.
     assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 0
     assert sorted(p.name for p in (tmp_path / "stage-0.1").iterdir()) == sorted(
@@ -410,7 +411,7 @@ def test_a_failing_writer_leaves_no_partial_directory(tmp_path: Path) -> None:
 
 
 def test_site_derived_file_names_never_leave_the_directory() -> None:
-    from harness.caserun import safe_name
+    from harness.plugin.caserun import safe_name
 
     for label in ("../../etc/passwd", "/abs/path", "a\\b", "..", "", "x" * 500, "日本語"):
         name = safe_name(label)

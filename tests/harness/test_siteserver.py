@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.siteserver import (
+from harness.corpus.siteserver import (
     SiteConfigError,
     SiteServer,
     discover_sites,
@@ -157,7 +157,7 @@ def test_png_decodes() -> None:
 
     from PIL import Image
 
-    from harness.siteserver import SiteConfig, generate_body
+    from harness.corpus.siteserver import SiteConfig, generate_body
 
     png, _ = generate_body(SiteConfig("x", Path(".")), {"kind": "png", "width": 5, "height": 2})
     with Image.open(BytesIO(png)) as img:

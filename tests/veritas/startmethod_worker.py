@@ -6,8 +6,8 @@ import asyncio
 import multiprocessing as mp
 from typing import Any
 
-from veritas.events import ProgressEvent
-from veritas.runner import AuditRunner
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
 
 
 def audit_in_worker(results: Any) -> None:

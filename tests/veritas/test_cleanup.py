@@ -21,10 +21,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from veritas.events import ProgressEvent
-from veritas.outcome import AuditOutcome
-from veritas.queueserver import QueueServer
-from veritas.runner import AuditRunner
+from veritas.parent.outcome import AuditOutcome
+from veritas.parent.queue_server import QueueServer
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 

@@ -6,16 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veritas.events import (
-    MARKER,
-    EventError,
-    MalformedLine,
-    ProgressEvent,
-    check_json_value,
-    decode_line,
-    encode_line,
-    validate_event,
-)
+from veritas.protocol.event import EventError, ProgressEvent, check_json_value, validate_event
+from veritas.protocol.stdout_wire import MARKER, MalformedLine, decode_line, encode_line
 
 TRICKY = "🛒 שלום مرحبا 日本語 é\u0301 z\u200bw \u2028\u2029 nul\x00 lone\ud800 \udfff end"
 

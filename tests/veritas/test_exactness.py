@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.compare import canonical_bytes, canonical_digest
-from veritas.events import ProgressEvent, decode_line, dumps_exact, encode_line
-from veritas.runner import AuditRunner
+from veritas.diff.compare import canonical_bytes, canonical_digest
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.stdout_wire import decode_line, dumps_exact, encode_line
 
 HARD_CHARS = [
     "\ud83d",

@@ -7,9 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from veritas.events import ProgressEvent
-from veritas.faults import FaultInjector, FaultSpecError, parse_fault
+from veritas.child.faults import FaultInjector, FaultSpecError, parse_fault
 from veritas.pixels import pixel_digest
+from veritas.protocol.event import ProgressEvent
 
 
 def png() -> bytes:

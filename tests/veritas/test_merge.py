@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from veritas.events import ProgressEvent
-from veritas.merge import SeqMerger
+from veritas.parent.merge import SeqMerger
+from veritas.protocol.event import ProgressEvent
 
 
 def ev(seq: int, audit_id: str = "a") -> ProgressEvent:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from veritas.metrics import MetricsStore, default_path
-from veritas.outcome import AuditOutcome
+from veritas.parent.metrics import MetricsStore, default_path
+from veritas.parent.outcome import AuditOutcome
 
 
 def outcome(i: int, *, mode: str = "queue", fallback: bool = False) -> AuditOutcome:

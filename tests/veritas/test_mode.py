@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from veritas.mode import ConfigError, bucket_of, parse_rollout, select_mode
+from veritas.parent.mode import ConfigError, bucket_of, parse_rollout, select_mode
 
 URL = "https://shop.example/"
 

@@ -13,7 +13,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from veritas.qstream import FrameDecoder, FrameError, FrameProtocol, frame
+from veritas.protocol.queue_wire import FrameDecoder, FrameError, FrameProtocol, frame
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="the loop reads sockets on POSIX")
 SIZES = [0, 1, 5, 16_384, 16_385, 3 << 20]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from veritas.events import ProgressEvent
-from veritas.queuesender import DIRECT_MAX_BYTES, QueueFailure, QueueSender
-from veritas.qwire import END, decode_batch, encode_ack
+from veritas.child.queue_sender import DIRECT_MAX_BYTES, QueueFailure, QueueSender
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.queue_wire import END, decode_batch, encode_ack
 
 
 class Receiver:

@@ -10,11 +10,11 @@ from multiprocessing.connection import Client
 
 import pytest
 
-import veritas.runner
-from veritas.events import ProgressEvent
-from veritas.queueserver import QueueServer
-from veritas.qwire import END, encode_batch
-from veritas.runner import AuditRunner
+import veritas.parent.runner
+from veritas.parent.queue_server import QueueServer
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.queue_wire import END, encode_batch
 
 WAYS = pytest.mark.parametrize(
     "on_loop",
@@ -40,7 +40,7 @@ def test_both_ways_of_reading_deliver_the_same_audit(
         made.append(s)
         return s
 
-    monkeypatch.setattr(veritas.runner, "QueueServer", server)
+    monkeypatch.setattr(veritas.parent.runner, "QueueServer", server)
     events: list[ProgressEvent] = []
 
     async def send(event: ProgressEvent) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from veritas.events import ProgressEvent
-from veritas.metrics import MetricsStore
-from veritas.outcome import AuditOutcome
-from veritas.runner import AuditRunner
-from veritas.synthetic import UNICODE_SAMPLE
+from veritas.engine.synthetic import UNICODE_SAMPLE
+from veritas.parent.metrics import MetricsStore
+from veritas.parent.outcome import AuditOutcome
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
 
 STREAM = "synthetic:?events=120&png=4&unicode=1"
 
@@ -177,7 +177,7 @@ def test_authkey_is_not_on_the_command_line_nor_in_the_environment() -> None:
     original = runner.run
 
     async def capture() -> AuditOutcome:
-        import veritas.queueserver as qs
+        import veritas.parent.queue_server as qs
 
         real_init = qs.QueueServer.__init__
 

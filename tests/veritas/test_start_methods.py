@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from veritas.events import ProgressEvent
-from veritas.runner import AuditRunner
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
 
 
 # fork from pytest's multi-threaded process is exactly what Python 3.12+ warns about; a web

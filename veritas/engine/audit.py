@@ -24,8 +24,8 @@ from veritas.engine import darkpatterns, graph, judge, render, screenshots, secu
 from veritas.engine.fetch import MAX_BYTES, FetchError, check_url
 from veritas.engine.findings import Finding, dedupe
 from veritas.engine.scout import Crawl, Page, load_page, page_record, scout_findings
-from veritas.events import EventSink
 from veritas.pixels import pixel_digest
+from veritas.protocol.event import EventSink
 
 TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")
 PAGE_BUDGET: Final = {"quick_scan": 1, "standard_audit": 5, "deep_forensic": 10}

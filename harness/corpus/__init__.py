@@ -1,0 +1,1 @@
+"""The corpus: case files, site sidecars and the site server."""

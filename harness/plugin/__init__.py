@@ -1,0 +1,1 @@
+"""The pytest plugin: options, collection, xdist plumbing and one case run."""

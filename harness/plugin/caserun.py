@@ -1,0 +1,212 @@
+"""Running one corpus case: stdout and Queue concurrently, then the noise runs; judged.
+
+Runs in the pytest process that owns the item (an xdist worker, or the only process). The
+result is plain JSON-able data, so it can travel to the controller through ``workeroutput``.
+Artifacts of a non-matching case (both streams around the divergence, the screenshots that
+differ and their diff images) are written under ``artifact_dir``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from harness.corpus.cases import Case
+from veritas.diff import compare
+from veritas.diff.normalize import Normalizer
+from veritas.diff.observation import Observation, observe
+from veritas.diff.pixeldiff import pixel_diff
+from veritas.diff.verdict import Judgement, judge
+from veritas.parent.mode import Mode
+from veritas.parent.runner import AuditRunner
+from veritas.protocol.event import ProgressEvent
+
+CONTEXT_EVENTS = 3  # events kept on each side of the first divergence
+FAILOVER_AT = 50  # a failover case's Queue run is cut after this many events
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    noise_runs: int = 1
+    audit_timeout: float | None = None
+    env: Mapping[str, str] | None = None
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    """A file name from site-derived text: never a path, never empty, collision-resistant."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:limit] or "item"
+    return f"{stem}-{sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> Observation:
+    events: list[ProgressEvent] = []
+
+    async def send(event: ProgressEvent) -> None:
+        events.append(event)
+
+    timeout = settings.audit_timeout or max(120.0, case.timeout * 3 + 60.0)
+    env = dict(os.environ if settings.env is None else settings.env)
+    if case.failover and mode == "queue":
+        env.setdefault("VERITAS_IPC_FAULT", f"sever@{FAILOVER_AT}")
+    runner = AuditRunner(
+        url,
+        tier=case.tier,
+        mode=mode,
+        timeout=timeout,
+        audit_id=case.id,  # one id for every run of the case: the streams must be identical
+        request_timeout=case.timeout,
+        env=env,
+    )
+    outcome = await runner.run(send)
+    return observe(outcome, events)
+
+
+async def _run_all(case: Case, url: str, settings: RunSettings) -> list[Observation]:
+    control, candidate = await asyncio.gather(
+        _observe(case, url, "stdout", settings), _observe(case, url, "queue", settings)
+    )
+    noise = await asyncio.gather(
+        *(_observe(case, url, "stdout", settings) for _ in range(settings.noise_runs))
+    )
+    return [control, candidate, *noise]
+
+
+def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    control, candidate, *noise = asyncio.run(_run_all(case, url, settings))
+    deepdiff_before = compare.DEEPDIFF_CALLS
+    verdict = judge(control, candidate, noise, case.ignore, failover_case=case.failover)
+    result = _result(case, url, control, candidate, noise, verdict)
+    result["timing"]["deepdiff_calls"] = compare.DEEPDIFF_CALLS - deepdiff_before
+    if verdict.verdict not in ("match", "ignored"):
+        runs = {"stdout": control, "queue": candidate}
+        runs.update({f"noise-{i}": n for i, n in enumerate(noise, 1)})
+        left, right = verdict.compared
+        result["artifacts"] = write_artifacts(
+            artifact_dir / safe_name(case.id), (left, runs[left]), (right, runs[right]), verdict
+        )
+    result["timing"]["wall_s"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _run_summary(obs: Observation) -> dict[str, Any]:
+    keep = (
+        "state",
+        "mode_requested",
+        "mode_used",
+        "attested_transport",
+        "events",
+        "events_by_transport",
+        "transport_runs",
+        "fallback",
+        "fallback_reason",
+        "exit_code",
+        "duration_s",
+        "ipc_faults",
+        "malformed_lines",
+        "latency",
+    )
+    summary = {k: obs.outcome[k] for k in keep}
+    summary["duration_s"] = round(summary["duration_s"], 3)
+    summary["stderr_tail"] = obs.outcome["stderr_tail"][-5:]
+    return summary
+
+
+def _result(
+    case: Case,
+    url: str,
+    control: Observation,
+    candidate: Observation,
+    noise: list[Observation],
+    verdict: Judgement,
+) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "tier": case.tier,
+        "tags": list(case.tags),
+        "failover": case.failover,
+        "url": url,
+        "verdict": verdict.verdict,
+        "reasons": verdict.reasons,
+        "ignored_by": verdict.ignored_by,
+        "ignore_rules": verdict.ignore_rules,
+        "masked_differences": verdict.masked_differences,
+        "first_difference": verdict.difference.to_dict() if verdict.difference else None,
+        "first_difference_text": verdict.first_difference,
+        "runs": {
+            "stdout": _run_summary(control),
+            "queue": _run_summary(candidate),
+            "noise": [_run_summary(n) for n in noise],
+        },
+        "screenshots": {"stdout": control.screenshots, "queue": candidate.screenshots},
+        "digests": verdict.digests,
+        "normalization": verdict.normalization,
+        "timing": {
+            "audit_s": {
+                "stdout": round(control.outcome["duration_s"], 3),
+                "queue": round(candidate.outcome["duration_s"], 3),
+                "noise": round(sum(n.outcome["duration_s"] for n in noise), 3),
+            },
+            "digest_s": round(sum(o.digest_seconds for o in (control, candidate, *noise)), 4),
+            "compare_s": round(verdict.compare_seconds, 4),
+        },
+    }
+
+
+def write_artifacts(
+    where: Path,
+    left: tuple[str, Observation],
+    right: tuple[str, Observation],
+    verdict: Judgement,
+) -> dict[str, Any]:
+    """Both streams around the divergence, and every differing screenshot with a diff image."""
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    files: dict[str, Any] = {"dir": where.name, "sides": [left[0], right[0]], "screenshots": []}
+    normalizer = Normalizer()
+    index = verdict.difference.index if verdict.difference else 0
+    lo = max(0, index - CONTEXT_EVENTS)
+    for side, (name, obs) in (("left", left), ("right", right)):
+        window = normalizer.events(obs.events)[lo : index + CONTEXT_EVENTS + 1]
+        path = where / f"{name}-events.json"
+        # ASCII JSON, so a lone surrogate or a control character is written as its escape.
+        path.write_text(
+            json.dumps(
+                {"run": name, "first_index": lo, "events": window},
+                indent=1,
+                ensure_ascii=True,
+                default=repr,
+            ),
+            encoding="ascii",
+        )
+        files[f"{side}_events"] = path.name
+    (lname, lobs), (rname, robs) = left, right
+    for label in sorted(set(lobs.screenshots) | set(robs.screenshots)):
+        if lobs.screenshots.get(label) == robs.screenshots.get(label):
+            continue
+        entry: dict[str, Any] = {"label": label, "left": None, "right": None, "diff": None}
+        stem = safe_name(label)
+        for side, name, obs in (("left", lname, lobs), ("right", rname, robs)):
+            if label in obs.images:
+                (where / f"{stem}-{name}.png").write_bytes(obs.images[label])
+                entry[side] = f"{stem}-{name}.png"
+        if label in lobs.images and label in robs.images:
+            try:
+                diff = pixel_diff(lobs.images[label], robs.images[label])
+            except ValueError as exc:
+                entry["note"] = str(exc)
+            else:
+                entry["note"] = diff.describe()
+                entry["bbox"] = list(diff.bbox) if diff.bbox else None
+                if diff.diff_png is not None:
+                    (where / f"{stem}-diff.png").write_bytes(diff.diff_png)
+                    entry["diff"] = f"{stem}-diff.png"
+        files["screenshots"].append(entry)
+    return files

@@ -1,0 +1,138 @@
+"""Which run is the evidence for a stage, whether it is stale, and ``harness review``.
+
+The evidence for a stage is its latest *whole* run (every corpus case, no test-only setting;
+see ``harness.report.writer.scope``), where a merged run stands for the shards it was merged
+from. A later partial run (``-k``, one shard) is reviewable but never replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.report.gate import ReportError, evaluate_run
+from harness.report.provenance import code_version
+from harness.report.writer import load_report
+from harness.rollout.policy import load_policy
+from veritas.parent.console import visible
+from veritas.parent.mode import STAGES
+
+MERGED_SUFFIX = "-merged"
+
+
+class NoRunError(ReportError):
+    """No run that could serve as evidence (a refusal of the gate, not a broken report)."""
+
+
+def runs_of(report_dir: Path, stage: float) -> list[Path]:
+    stage_dir = report_dir / f"stage-{stage:g}"
+    if not stage_dir.is_dir():
+        return []
+    return sorted(p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _peek(run: Path) -> dict[str, Any]:
+    """A report's raw data, unchecked (for choosing a run; the chosen one is checked)."""
+    try:
+        data = yaml.safe_load((run / "report.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _candidates(report_dir: Path, stage: float | None) -> list[Path]:
+    """Runs, newest last, without the shards that a merged run stands for."""
+    stages = [stage] if stage is not None else list(STAGES)
+    runs = [run for s in stages for run in runs_of(report_dir, s)]
+    merged_away = {
+        str(shard.get("run_id"))
+        for run in runs
+        if run.name.endswith(MERGED_SUFFIX)
+        for shard in (_peek(run).get("shards") or [])
+        if isinstance(shard, dict)
+    }
+    return sorted((r for r in runs if r.name not in merged_away), key=lambda p: p.name)
+
+
+def latest_run(report_dir: Path, stage: float | None = None, *, whole: bool = False) -> Path:
+    """The newest run (of *stage*, or of any stage); with *whole*, the newest whole run."""
+    candidates = _candidates(report_dir, stage)
+    where = f"stage {stage:g}" if stage is not None else "any stage"
+    if not candidates:
+        raise NoRunError(f"no stage run for {where} under {report_dir}")
+    if not whole:
+        return candidates[-1]
+    for run in reversed(candidates):
+        # A newer report that cannot be read is an error, never skipped for an older one.
+        if (load_report(run).get("scope") or {}).get("gating") is True:
+            return run
+    newest = _peek(candidates[-1]).get("scope") or {}
+    why = "; ".join(newest.get("not_gating") or []) or "unreadable report"
+    raise NoRunError(
+        f"no whole run for {where} under {report_dir} (every corpus case, no test-only "
+        f"setting); the newest, {candidates[-1].name}: {why}"
+    )
+
+
+def current_checkout_problems(report: dict[str, Any]) -> list[str]:
+    """Why a report does not describe the current checkout (stale), if it doesn't.
+
+    Stale means other code (source files or dependency versions) or another corpus: a commit
+    that touched neither, such as one recording the ledger, leaves a report current.
+    """
+    from harness.corpus.cases import load_corpus
+
+    problems = []
+    code = code_version()
+    if report["provenance"]["code"]["digest"] != code["digest"]:
+        problems.append(
+            "stale: the code changed since the report was written (its code digest "
+            f"{report['provenance']['code']['digest'][7:19]}, the checkout's {code['digest'][7:19]})"
+        )
+    dirs = [Path(d) for d in report["provenance"].get("corpus_dirs") or []]
+    try:
+        digest = load_corpus(dirs).digest if dirs else None
+    except Exception as exc:
+        problems.append(f"stale: the report's corpus cannot be loaded now: {exc}")
+    else:
+        if digest != report["provenance"]["corpus_digest"]:
+            problems.append(
+                "stale: the corpus changed since the report was written (digest differs)"
+            )
+    if code["dirty"]:
+        problems.append("the working tree is dirty (outside reports/): commit before advancing")
+    return problems
+
+
+def review(args: argparse.Namespace) -> int:
+    run = args.run or latest_run(args.report_dir)
+    report = load_report(run)
+    t = report["totals"]
+    print(f"stage {report['stage']:g} run {report['run_id']} ({run})")
+    print(
+        f"  {t['cases']} cases: {t['match']} match, {t['ignored']} ignored, {t['mismatch']} mismatch, "
+        f"{t['inconclusive']} inconclusive; Queue attested {t['queue_attested']}/{t['cases']}; "
+        f"audits stdout {t['audits_per_mode']['stdout']} / queue {t['audits_per_mode']['queue']}"
+    )
+    for case in report["cases"]:  # the report lists failures first
+        if case["verdict"] in ("match", "ignored"):
+            continue
+        print(
+            f"  {case['verdict'].upper():<12} {visible(case['id'])}: "
+            f"{visible('; '.join(case['reasons']))}"
+        )
+        if case.get("first_difference_text"):
+            print("      " + visible(case["first_difference_text"].splitlines()[0]))
+    # The gate as the current policy decides it, from the cases (never the recorded verdict).
+    gate = evaluate_run(report, load_policy()[report["stage"]])
+    problems = current_checkout_problems(report)
+    reasons = list(gate["reasons"]) + [p for p in problems if p not in gate["reasons"]]
+    passed = gate["passed"] and not problems
+    print(f"gate: {'PASSED' if passed else 'FAILED'}")
+    for reason in reasons:
+        print(f"  - {visible(reason)}")
+    print(f"report: {Path(run) / 'index.html'}")
+    return 0 if passed else 1

@@ -1,0 +1,278 @@
+"""Writing a stage report: ``reports/stage-<S>/<run-id>/`` with report.yaml and summary.md.
+
+The controller writes it once, at the end of the run, into a temporary directory that is
+renamed into place, so a report directory is either complete or absent.
+
+Everything in a report that can be derived from its cases is derived here, by the functions
+that ``harness.reportcheck`` uses again when the report is read: the totals, whether the run
+can gate at all (``scope``) and the gate itself. A report therefore says of itself whether it
+is whole and clean: every case of the corpus ran (no ``-k``, ``-m``, ``--lf``, ``--deselect``,
+no missing shard) and no test-only setting was in the run's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.plugin.state import HarnessState, peak_rss_mb
+from harness.report.gate import evaluate_run
+from harness.report.provenance import provenance, test_only_settings
+from harness.rollout.policy import load_policy
+from veritas.diff.normalize import rules_report
+from veritas.parent.console import visible
+
+SCHEMA_VERSION = 2
+VERDICT_ORDER = {"mismatch": 0, "inconclusive": 1, "ignored": 2, "match": 3}
+
+
+def totals(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = dict.fromkeys(VERDICT_ORDER, 0)
+    for case in cases:
+        counts[case["verdict"]] += 1
+    audits = {
+        "stdout": sum(1 + len(c["runs"]["noise"]) for c in cases),
+        "queue": len(cases),
+    }
+    attested = sum(1 for c in cases if c["runs"]["queue"]["attested_transport"] == "queue")
+    return {"cases": len(cases), **counts, "audits_per_mode": audits, "queue_attested": attested}
+
+
+def _listed(ids: Iterable[str], limit: int = 8) -> str:
+    ids = sorted(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def scope(
+    corpus_cases: Sequence[str],
+    cases: list[dict[str, Any]],
+    environment: dict[str, str],
+    shard: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Whether a run covers the whole corpus with no test-only setting, and if not, why."""
+    ran = [c["id"] for c in cases]
+    missing = set(corpus_cases) - set(ran)
+    unknown = set(ran) - set(corpus_cases)
+    twice = {i for i in ran if ran.count(i) > 1}
+    reasons = []
+    if missing:
+        if shard:
+            how = f"shard {shard[0]}/{shard[1]}: merge every shard of the run to gate"
+        else:
+            how = "a selection (-k, -m, --lf, --deselect), or cases that did not finish"
+        reasons.append(
+            f"ran {len(set(ran) & set(corpus_cases))} of the corpus's {len(corpus_cases)} cases "
+            f"({how}); missing: {_listed(missing)}"
+        )
+    if unknown:
+        reasons.append(f"cases not in the corpus: {_listed(unknown)}")
+    if twice:
+        reasons.append(f"cases reported more than once: {_listed(twice)}")
+    for setting in test_only_settings(environment):
+        reasons.append(f"test-only setting in the run's environment: {setting}")
+    return {
+        "corpus_cases": sorted(corpus_cases),
+        "shard": list(shard) if shard else None,
+        "gating": not reasons,
+        "not_gating": reasons,
+    }
+
+
+def assemble(
+    *,
+    stage: float,
+    run_id: str,
+    run_group: str,
+    prov: dict[str, Any],
+    corpus_cases: Sequence[str],
+    cases: list[dict[str, Any]],
+    settings: dict[str, Any],
+    timing: dict[str, Any],
+    normalization: list[dict[str, Any]],
+    created: str | None = None,
+    shards: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A whole report from its parts: every derived field computed from the cases."""
+    policy = load_policy()[stage]
+    cases = sorted(cases, key=lambda c: (VERDICT_ORDER[c["verdict"]], c["id"]))
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "stage": stage,
+        "run_id": run_id,
+        "run_group": run_group,
+        "created": created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "provenance": prov,
+        "scope": scope(
+            corpus_cases, cases, prov.get("environment") or {}, settings.get("shard") or None
+        ),
+        "settings": settings,
+        "policy": policy.to_dict(),
+        "normalization": normalization,
+        "totals": totals(cases),
+        "timing": timing,
+        "shards": shards,
+        "cases": cases,
+    }
+    report["gate"] = evaluate_run(report, policy)
+    return report
+
+
+def _norm_counts(cases: list[dict[str, Any]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for case in cases:
+        for name, n in case["normalization"].items():
+            merged[name] = merged.get(name, 0) + n
+    return merged
+
+
+def case_timing(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The timing figures summed over cases (everything but wall time and memory)."""
+    return {
+        "audit_s": {
+            m: round(sum(c["timing"]["audit_s"][m] for c in cases), 3)
+            for m in ("stdout", "queue", "noise")
+        },
+        "digest_s": round(sum(c["timing"]["digest_s"] for c in cases), 4),
+        "compare_s": round(sum(c["timing"]["compare_s"] for c in cases), 4),
+        "deepdiff_calls": {
+            "all": sum(c["timing"].get("deepdiff_calls", 0) for c in cases),
+            "on_match": sum(
+                c["timing"].get("deepdiff_calls", 0)
+                for c in cases
+                if c["verdict"] in ("match", "ignored")
+            ),
+        },
+    }
+
+
+def run_group_of(state: HarnessState) -> str:
+    """Shards of one run share a group: the one given, else one derived from what must agree."""
+    opts = state.options
+    if opts.run_group:
+        return opts.run_group
+    if opts.shard is None:
+        return state.run_id
+    from harness.report.provenance import code_digest
+
+    return (
+        f"stage-{opts.stage:g}-of-{opts.shard[1]}-code-{code_digest()[7:19]}-"
+        f"corpus-{(state.corpus_digest or '?')[:12]}"
+    )
+
+
+def build_report(state: HarnessState, workers: int) -> dict[str, Any]:
+    opts = state.options
+    corpus = state.load_corpus()
+    cases = list(state.results)
+    return assemble(
+        stage=opts.stage,
+        run_id=state.run_id,
+        run_group=run_group_of(state),
+        prov=provenance(state.corpus_digest, [str(d) for d in opts.corpus], workers),
+        corpus_cases=[c.id for c in corpus.cases],
+        cases=cases,
+        settings={
+            "noise_runs": opts.noise_runs,
+            "audit_timeout": opts.audit_timeout,
+            "shard": list(opts.shard) if opts.shard else None,
+        },
+        timing={
+            "wall_s": round(time.time() - state.started, 3),
+            **case_timing(cases),
+            "peak_rss_mb": {
+                "workers": state.worker_peak_rss_mb or [peak_rss_mb()],
+                "controller": peak_rss_mb(),
+            },
+        },
+        normalization=rules_report(_norm_counts(cases)),
+    )
+
+
+def write_stage_report(state: HarnessState) -> tuple[Path, dict[str, Any]]:
+    started = time.perf_counter()
+    workers = max(1, state.workers)
+    report = build_report(state, workers)
+    stage_dir = state.options.report_dir / f"stage-{state.options.stage:g}"
+    stage_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    final = stage_dir / state.run_id
+    with staging(final) as tmp:
+        if state.work_dir.is_dir():
+            shutil.move(str(state.work_dir), tmp / "cases")
+        report["timing"]["report_s"] = round(time.perf_counter() - started, 4)
+        write_files(tmp, report)
+    return final, report
+
+
+class staging:
+    """A temporary sibling directory that replaces *final* on success and vanishes on failure.
+
+    Re-running a writer over an existing *final* replaces it whole; no ``.tmp-`` directory is
+    left behind, whatever fails.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{self.final.name}-", dir=self.final.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        old = None
+        if self.final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{self.final.name}-", dir=self.final.parent))
+            os.replace(self.final, old / "run")
+        os.replace(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_files(directory: Path, report: dict[str, Any]) -> None:
+    from harness.report.page import render_html
+    from harness.report.summary import render_summary
+
+    # PyYAML writes every character it cannot print (surrogates, controls) as an escape.
+    _write(directory / "report.yaml", yaml.safe_dump(report, sort_keys=False, allow_unicode=True))
+    _write(directory / "summary.md", render_summary(report))
+    _write(directory / "index.html", render_html(report, directory))
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # The renderers escape what UTF-8 cannot carry; backslashreplace is the last resort that
+    # keeps a report from being lost to one value a renderer missed.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+        fh.write(text)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read and check a report.yaml (or a run directory); ReportError says what is wrong."""
+    from harness.report.check import read_report
+
+    return read_report(path)
+
+
+def terminal_lines(report: dict[str, Any], path: Path) -> list[str]:
+    t = report["totals"]
+    gate = report["gate"]
+    lines = [
+        f"stage {report['stage']:g}: {t['cases']} cases — {t['match']} match, {t['ignored']} "
+        f"ignored, {t['mismatch']} mismatch, {t['inconclusive']} inconclusive; Queue attested "
+        f"{t['queue_attested']}/{t['cases']}",
+        f"gate: {'PASSED' if gate['passed'] else 'FAILED'}",
+    ]
+    lines += [f"  - {visible(r)}" for r in gate["reasons"]]
+    lines.append(f"report: {path / 'index.html'}")
+    return lines

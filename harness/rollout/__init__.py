@@ -1,0 +1,1 @@
+"""The rollout: the stages policy, the ledger and the advance gate."""

@@ -1,0 +1,1 @@
+"""Campaigns and benchmarks: selftest, failover, flakes, benches, corpus generator, nightly."""

@@ -1,0 +1,5 @@
+import sys
+
+from veritas.child.main import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""The audit child process (internal; started by ``AuditRunner``, not by people).
+
+    python -m veritas.child URL --tier TIER --audit-id ID [--ipc stdout|queue]
+
+With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
+``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S}``.
+The authkey travels this way so that it is never on a command line nor in the environment, where the child's own
+children (a browser, say) would inherit it.
+
+Exit codes: 0 the audit completed, 1 it ended in ``audit_error``, 2 bad arguments,
+3 the audit code raised (reported as ``audit_error`` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from veritas.child.emitter import Emitter, claim_stdout
+from veritas.child.faults import Fault, FaultInjector, FaultSpecError, fault_from_env
+from veritas.child.queue_sender import QueueFailure, QueueSender
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m veritas.child", description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--tier", default="quick_scan")
+    parser.add_argument("--audit-id", required=True)
+    parser.add_argument("--ipc", choices=("stdout", "queue"), default="stdout")
+    parser.add_argument("--request-timeout", type=float, default=None)
+    return parser.parse_args(argv)
+
+
+def _connect_queue(fault: Fault | None) -> QueueSender:
+    line = sys.stdin.buffer.readline()
+    try:
+        spec = json.loads(line)
+        address = spec["address"]
+        if isinstance(address, list):
+            address = tuple(address)
+        if fault is not None and fault.kind == "connect":
+            address = f"{address}-unreachable"
+        return QueueSender(
+            address,
+            bytes.fromhex(spec["authkey"]),
+            maxsize=int(spec["maxsize"]),
+            max_bytes=int(spec["max_bytes"]),
+            put_timeout=float(spec["put_timeout"]),
+            sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
+            injector=FaultInjector(fault)
+            if fault is not None and fault.kind not in ("connect", "sever")
+            else None,
+        )
+    except QueueFailure:
+        raise
+    except Exception as exc:
+        raise QueueFailure(f"handshake: {type(exc).__name__}: {exc}") from None
+
+
+#: What runs a ``synthetic:`` stream, and the bundled engine. Named, not imported: the child's
+#: own modules depend on nothing but the standard library and the protocol.
+SYNTHETIC = "veritas.engine.synthetic:run_synthetic"
+BUNDLED_ENGINE = "veritas.engine:run_audit"
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """The callable that ``package.module:function`` names."""
+    module, _, name = spec.partition(":")
+    return cast("Callable[..., Any]", getattr(importlib.import_module(module), name))
+
+
+def run_target(url: str, tier: str, emitter: Emitter, request_timeout: float | None) -> None:
+    """Run what *url* names: a ``synthetic:`` stream, or a real audit."""
+    if url.startswith("synthetic:"):
+        load_callable(SYNTHETIC)(url, emitter)
+        return
+    run_audit = load_callable(BUNDLED_ENGINE)
+    if request_timeout is None:
+        run_audit(url, tier, emitter)
+    else:
+        run_audit(url, tier, emitter, request_timeout=request_timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    stdout = claim_stdout()
+    args = _parse(argv)
+    try:
+        fault = fault_from_env()
+    except FaultSpecError as exc:
+        sys.stderr.write(f"veritas-child: error: {exc}\n")
+        return 2
+    queue: QueueSender | None = None
+    failover: str | None = None
+    if args.ipc == "queue":
+        try:
+            queue = _connect_queue(fault)
+        except QueueFailure as exc:
+            failover = exc.reason
+    # Done with stdin (it held the handshake): point fd 0 at the null device rather than
+    # closing it, so no later file or pipe is handed fd 0 by accident.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    emitter = Emitter(args.audit_id, stdout, queue)
+    if failover is not None:
+        emitter.fail_over(failover)
+    code = 0
+    try:
+        run_target(args.url, args.tier, emitter, args.request_timeout)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        emitter.emit(
+            "audit_error",
+            "complete",
+            pct=100.0,
+            detail=f"internal error: {type(exc).__name__}: {exc}",
+            summary={"error": {"kind": "internal", "type": type(exc).__name__}},
+        )
+        code = 3
+    emitter.close()
+    if code == 0 and emitter.last_type == "audit_error":
+        code = 1
+    return code

@@ -1,0 +1,2 @@
+"""Observation, normalization, masking, comparison and verdicts: pytest-free, shared by
+``veritas audit --validate-ipc`` and the harness."""

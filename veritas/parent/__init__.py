@@ -1,0 +1,1 @@
+"""What runs in the parent: the runner, the Queue server, merge, outcome, process tree, metrics."""

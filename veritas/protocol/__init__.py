@@ -1,0 +1,1 @@
+"""The event and its two wire forms, shared by both processes: standard library only."""

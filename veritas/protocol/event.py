@@ -1,0 +1,166 @@
+"""The event protocol: ``ProgressEvent``, the one shape that crosses the process boundary.
+
+This module runs in both processes and imports only the standard library, so that the
+child-side emitter stays importable on its own. Its two wire forms live beside it:
+``stdout_wire`` (marker lines) and ``queue_wire`` (framed pickled batches).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+EVENT_TYPES: Final = frozenset(
+    {
+        "audit_start",
+        "phase_start",
+        "phase_complete",
+        "phase_error",
+        "finding",
+        "screenshot",
+        "log",
+        "audit_complete",
+        "audit_error",
+    }
+)
+PHASES: Final = frozenset({"init", "scout", "security", "vision", "graph", "judge", "complete"})
+#: Types after which the child emits nothing more.
+TERMINAL_TYPES: Final = frozenset({"audit_complete", "audit_error"})
+
+#: The event's fields, in order: the one definition every reader and writer uses.
+FIELDS: Final = (
+    "audit_id",
+    "seq",
+    "type",
+    "phase",
+    "step",
+    "pct",
+    "detail",
+    "summary",
+    "data",
+    "timestamp",
+)
+
+
+@dataclass(slots=True)
+class ProgressEvent:
+    """The only thing that crosses the process boundary, in either transport."""
+
+    audit_id: str
+    seq: int
+    type: str
+    phase: str
+    step: str = ""
+    pct: float = 0.0
+    detail: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    data: bytes | None = None
+    timestamp: float = 0.0
+
+    @classmethod
+    def stamped(
+        cls,
+        audit_id: str,
+        seq: int,
+        type: str,
+        phase: str,
+        *,
+        step: str = "",
+        pct: float = 0.0,
+        detail: str = "",
+        summary: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> ProgressEvent:
+        """A new event as an ``EventSink.emit`` makes it: timestamped now."""
+        return cls(
+            audit_id,
+            seq,
+            type,
+            phase,
+            step,
+            pct,
+            detail,
+            {} if summary is None else summary,
+            data,
+            time.time(),
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """Positional form used by the Queue wire (cheaper to pickle than the object)."""
+        return (
+            self.audit_id,
+            self.seq,
+            self.type,
+            self.phase,
+            self.step,
+            self.pct,
+            self.detail,
+            self.summary,
+            self.data,
+            self.timestamp,
+        )
+
+
+class EventSink(Protocol):
+    """What audit code calls to report progress (implemented by the child's emitter)."""
+
+    def emit(
+        self,
+        type: str,
+        phase: str,
+        *,
+        step: str = "",
+        pct: float = 0.0,
+        detail: str = "",
+        summary: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> ProgressEvent: ...
+
+
+class EventError(ValueError):
+    """An event that breaks the protocol (bad type, phase or non-JSON summary)."""
+
+
+def check_json_value(value: Any, path: str = "summary") -> None:
+    """Reject anything that JSON would not carry unchanged.
+
+    Both transports must deliver the same value: pickle keeps tuples, int keys and NaN,
+    JSON does not. Requiring JSON-native values in every mode keeps them equal.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventError(f"{path}: {value!r} is not finite; JSON cannot carry it")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            check_json_value(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EventError(f"{path}: key {key!r} is {type(key).__name__}, expected str")
+            check_json_value(item, f"{path}.{key}")
+        return
+    raise EventError(
+        f"{path}: {type(value).__name__} is not JSON-native "
+        "(accepted: dict with str keys, list, str, int, finite float, bool, None)"
+    )
+
+
+def validate_event(event: ProgressEvent) -> None:
+    """Raise EventError if *event* is not a well-formed protocol event."""
+    if event.type not in EVENT_TYPES:
+        raise EventError(f"event type {event.type!r} unknown; accepted: {sorted(EVENT_TYPES)}")
+    if event.phase not in PHASES:
+        raise EventError(f"event phase {event.phase!r} unknown; accepted: {sorted(PHASES)}")
+    if not isinstance(event.pct, (int, float)) or not 0 <= event.pct <= 100:
+        raise EventError(f"event pct {event.pct!r} out of range; accepted: 0 to 100")
+    if event.data is not None and not isinstance(event.data, bytes):
+        raise EventError(f"event data is {type(event.data).__name__}, expected bytes or None")
+    if not isinstance(event.summary, dict):
+        raise EventError(f"event summary is {type(event.summary).__name__}, expected dict")
+    check_json_value(event.summary)

@@ -1,0 +1,219 @@
+"""The Queue transport's wire: messages, frames and the frame reader (standard library only).
+
+The Queue is one authenticated ``multiprocessing.connection`` channel between the parent and
+its child, used as a bounded queue:
+
+* child → parent: ``B`` + pickle(list of event tuples) — a batch, in ``seq`` order;
+  ``E`` — end of stream (explicit sentinel; EOF without it means the child died).
+* parent → child: ``A`` + 4-byte little-endian count — that many events were delivered to the
+  consumer, so the child may put that many more (credit-based flow control; ``maxsize`` events
+  at most are ever in flight, which is what bounds the queue and applies backpressure).
+  ``max_bytes`` bounds the payload bytes in flight as well (an event bigger than that still
+  goes, alone), so a burst of screenshots holds at most that much memory and queueing time.
+
+Batches are unpickled with ``find_class`` disabled: a batch is tuples of builtins only, so even
+an authenticated peer cannot make the parent import or call anything.
+
+Frames are ``multiprocessing.connection``'s own: a 4-byte big-endian signed length and the
+bytes, or -1, an 8-byte length and the bytes (CPython keeps this "for wire compatibility with
+3.7"). The tests check both directions against the running interpreter.
+
+``FrameProtocol`` is an ``asyncio.Protocol``: the selector's read callback decodes the frames
+and hands the messages on in the same step, with no stream reader and no task to wake in
+between. A batch from the child therefore costs the loop one step fewer than a line on stdout,
+which goes through a ``StreamReader`` and the task reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import pickle
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+from veritas.protocol.event import ProgressEvent
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+#: Default bound on the payload bytes (``ProgressEvent.data``) in flight at once.
+MAX_BYTES: Final = 4 * 1024 * 1024
+
+BATCH: Final = b"B"
+END: Final = b"E"
+ACK: Final = b"A"
+_ACK = struct.Struct("<I")
+
+
+class WireError(ValueError):
+    """A Queue message that does not follow the framing above."""
+
+
+class _BuiltinsOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> NoReturn:
+        raise WireError(f"batch refers to {module}.{name}; only builtin values are accepted")
+
+
+def encode_batch(events: Sequence[ProgressEvent]) -> bytes:
+    return BATCH + pickle.dumps([e.as_tuple() for e in events], protocol=5)
+
+
+def decode_batch(message: bytes) -> list[ProgressEvent]:
+    if message[:1] != BATCH:
+        raise WireError(f"expected a batch, got kind {message[:1]!r}")
+    try:
+        rows: Any = _BuiltinsOnly(io.BytesIO(memoryview(message)[1:])).load()
+        return [ProgressEvent(*row) for row in rows]
+    except WireError:
+        raise
+    except Exception as exc:
+        raise WireError(f"undecodable batch of {len(message)} bytes: {exc}") from None
+
+
+def encode_ack(count: int) -> bytes:
+    return ACK + _ACK.pack(count)
+
+
+def decode_ack(message: bytes) -> int:
+    if message[:1] != ACK or len(message) != 1 + _ACK.size:
+        raise WireError(f"expected an ack, got {message[:16]!r}")
+    (count,) = _ACK.unpack_from(message, 1)
+    return int(count)
+
+
+def shut_down(conn: Connection, how: int = socket.SHUT_WR) -> None:
+    """Shut *conn*'s socket down (POSIX) without closing the descriptor; a no-op once closed.
+
+    A thread blocked reading it wakes up, and unlike ``close`` the descriptor's number cannot
+    be reused under a thread that is about to read or write it.
+    """
+    with (
+        contextlib.suppress(OSError, ValueError),
+        socket.socket(fileno=os.dup(conn.fileno())) as sock,
+    ):
+        sock.shutdown(how)
+
+
+# --- Frames, read by the parent's event loop (POSIX) ---
+
+_LEN = struct.Struct("!i")
+_LONG_LEN = struct.Struct("!Q")
+
+
+class FrameError(ValueError):
+    """Bytes that are not a ``multiprocessing.connection`` frame."""
+
+
+def frame(message: bytes) -> bytes:
+    """*message* as ``Connection.send_bytes`` puts it on the wire."""
+    if len(message) > 0x7FFFFFFF:
+        return _LEN.pack(-1) + _LONG_LEN.pack(len(message)) + message
+    return _LEN.pack(len(message)) + message
+
+
+class FrameDecoder:
+    """Cuts a byte stream into messages; keeps an incomplete frame until the rest arrives."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    def __repr__(self) -> str:
+        return f"<FrameDecoder pending={len(self._pending)} bytes>"
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet make a whole frame."""
+        return len(self._pending)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The messages completed by *data*, in order."""
+        if self._pending:
+            self._pending += data
+            src: bytes | bytearray = self._pending
+        else:
+            src = data  # the usual case: whole frames in one read, no copy into the buffer
+        messages: list[bytes] = []
+        pos, end = 0, len(src)
+        while end - pos >= _LEN.size:
+            (size,) = _LEN.unpack_from(src, pos)
+            head = _LEN.size
+            if size == -1:
+                if end - pos < _LEN.size + _LONG_LEN.size:
+                    break
+                (size,) = _LONG_LEN.unpack_from(src, pos + _LEN.size)
+                head += _LONG_LEN.size
+            elif size < 0:
+                raise FrameError(f"bad frame length {size} (accepted: 0 or more, or -1)")
+            if end - pos - head < size:
+                break
+            messages.append(bytes(src[pos + head : pos + head + size]))
+            pos += head + size
+        if src is self._pending:
+            del self._pending[:pos]
+        elif pos < end:
+            self._pending += memoryview(data)[pos:]
+        return messages
+
+
+class FrameProtocol(asyncio.Protocol):
+    """Calls ``on_message`` for each message, and ``on_closed`` if the stream breaks.
+
+    ``on_message`` returns False to stop reading (the end of the stream, or a message it
+    refuses); nothing more is handed on. Either way the connection stays open for writing
+    (the last acknowledgements go out after the end of the stream): its owner closes it.
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[bytes], bool],
+        on_closed: Callable[[str | None], None],
+    ) -> None:
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._decoder = FrameDecoder()
+        self._done = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._done:
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except FrameError as exc:
+            self._finish(f"queue read failed: {exc}")
+            return
+        for message in messages:
+            if not self._on_message(message):
+                self._finish(None)
+                return
+
+    def eof_received(self) -> bool:
+        self._finish("queue closed without end of stream")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._finish("queue closed without end of stream")
+        else:
+            self._finish(f"queue read failed: {type(exc).__name__}: {exc}")
+
+    def write(self, message: bytes) -> None:
+        """Send *message* framed; buffered by the transport, never blocks the loop."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame(message))
+
+    def _finish(self, error: str | None) -> None:
+        if self._done:
+            return
+        self._done = True  # what follows is read and dropped, so the child's hang-up is seen
+        if error is not None:
+            self._on_closed(error)
