@@ -29,6 +29,6 @@ cmd=${1:-}
 case "$cmd" in
   validate) setup; exec "$VENV/bin/python" -m pytest harness/ --stage 0.1 -n 2 "$@" ;;
   test) setup; exec "$VENV/bin/python" -m pytest -n 2 "$@" ;;
-  lint) setup; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" ;;
+  lint) setup; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/mypy" && "$VENV/bin/lint-imports" ;;
   *) echo "usage: ./dev.sh validate|test|lint [args]" >&2; exit 2 ;;
 esac

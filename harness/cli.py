@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.plugin.options import DEFAULT_CORPUS, DEFAULT_REPORTS
+from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
+from harness.policy import PolicyError
 from harness.report.gate import ReportError
-from harness.rollout.policy import PolicyError
 from veritas.parent.mode import ConfigError, parse_stage
 
 

@@ -18,7 +18,8 @@ from typing import Any, Final, Protocol
 
 import yaml
 
-from harness.corpus.siteserver import SiteConfigError, discover_sites, load_yaml, yaml_problem
+from harness.corpus.sites import SiteConfigError, discover_sites
+from harness.yamlfile import load_yaml, yaml_problem
 from veritas.diff.masking import IgnoreRule, parse_selector
 
 TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")

@@ -84,7 +84,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
         return
     if state.collected or state.results:
-        from harness.report.writer import write_stage_report
+        from harness.plugin.stage_report import write_stage_report
 
         state.report_path, state.report = write_stage_report(state)
 

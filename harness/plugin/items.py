@@ -10,8 +10,8 @@ import pytest
 
 from harness.corpus.cases import Case, CorpusError
 from harness.plugin.caserun import RunSettings, run_case
-from harness.plugin.options import repro_command
 from harness.plugin.state import STATE, HarnessState
+from harness.report.repro import repro_command
 from veritas.parent.console import visible
 from veritas.parent.envcheck import check_environment
 from veritas.parent.mode import ConfigError

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
 from veritas.parent.envcheck import check_environment
 from veritas.parent.mode import STAGES, ConfigError, parse_rollout, parse_stage
-
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = ROOT / "fixtures"
-DEFAULT_REPORTS = ROOT / "reports"
-
-
-def repro_command(stage: float, corpus: Sequence[str | Path], case_id: str) -> str:
-    """The command that validates one case again (its site server starts with it)."""
-    words = ["pytest", "harness/", "--stage", f"{stage:g}", "-k", case_id]
-    if [Path(d).resolve() for d in corpus] != [DEFAULT_CORPUS]:
-        for directory in corpus:
-            words += ["--corpus", str(directory)]
-    return shlex.join(words)
 
 
 def stage_type(raw: str) -> float:

@@ -19,9 +19,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from harness.policy import StagePolicy
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.writer import SCHEMA_VERSION, scope, totals
-from harness.rollout.policy import StagePolicy
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema.json"
 
@@ -37,7 +37,7 @@ def read_report(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        from harness.corpus.siteserver import yaml_problem
+        from harness.yamlfile import yaml_problem
 
         raise ReportError(f"{file}: cannot read report: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):

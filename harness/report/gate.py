@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.rollout.policy import StagePolicy
+from harness.policy import StagePolicy
 
 
 class ReportError(ValueError):

@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.plugin.options import repro_command
+from harness.report.repro import repro_command
 from veritas.parent.console import visible
 
 _CSS = """

@@ -22,14 +22,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness.paths import ROOT
 from veritas.child.faults import ENV as FAULT_ENV
 
-ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("veritas-ipc", "pytest", "pytest-xdist", "deepdiff", "pillow", "pyyaml", "psutil")
 #: The directories whose files are the code a report describes.
 SOURCE_DIRS = ("veritas", "harness")
 #: Files under SOURCE_DIRS that are not code (the gate reads the policy when it decides).
-NOT_CODE = frozenset({"harness/rollout/stages.yaml"})
+NOT_CODE = frozenset({"harness/stages.yaml"})
 #: Variables recorded in a report: every setting the product or the harness reads.
 RECORDED_PREFIXES = ("QUEUE_IPC_", "VERITAS_")
 #: Settings that exist only to test the harness: a run with one of them set cannot gate.

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from harness.policy import load_policy
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.provenance import code_version
 from harness.report.writer import load_report
-from harness.rollout.policy import load_policy
 from veritas.parent.console import visible
 from veritas.parent.mode import STAGES
 

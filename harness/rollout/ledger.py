@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from harness.corpus.siteserver import yaml_problem
+from harness.policy import load_policy
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.provenance import code_version
 from harness.report.runs import NoRunError, current_checkout_problems, latest_run
 from harness.report.writer import load_report
-from harness.rollout.policy import load_policy
+from harness.yamlfile import yaml_problem
 from veritas.parent.console import visible
 from veritas.parent.mode import STAGES
 

@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from harness.cli import main as harness_main
+from harness.policy import PolicyError, load_policy
 from harness.report import runs as report_runs
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.page import render_html
 from harness.report.provenance import code_version
 from harness.report.writer import assemble, load_report, scope, staging, write_files
 from harness.rollout import ledger as ledger_cli
-from harness.rollout.policy import PolicyError, load_policy
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 

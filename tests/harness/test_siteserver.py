@@ -13,13 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.corpus.siteserver import (
-    SiteConfigError,
-    SiteServer,
-    discover_sites,
-    load_site_config,
-    serve_sites,
-)
+from harness.corpus.sites import SiteConfigError, discover_sites, load_site_config
+from harness.corpus.siteserver import SiteServer, serve_sites
 
 BUNDLED_SITES = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
 
@@ -157,7 +152,8 @@ def test_png_decodes() -> None:
 
     from PIL import Image
 
-    from harness.corpus.siteserver import SiteConfig, generate_body
+    from harness.corpus.sites import SiteConfig
+    from harness.corpus.siteserver import generate_body
 
     png, _ = generate_body(SiteConfig("x", Path(".")), {"kind": "png", "width": 5, "height": 2})
     with Image.open(BytesIO(png)) as img:

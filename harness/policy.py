@@ -39,7 +39,7 @@ def load_policy(path: Path = POLICY_FILE) -> dict[float, StagePolicy]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        from harness.corpus.siteserver import yaml_problem
+        from harness.yamlfile import yaml_problem
 
         raise PolicyError(f"{path}: cannot read the stages policy: {yaml_problem(exc)}") from None
     if (
