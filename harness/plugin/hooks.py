@@ -28,7 +28,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def in_use(config: pytest.Config) -> bool:
+    """Whether this session validates: ``--stage`` or ``--corpus`` given, or ``harness/``
+    (or a case in it) among the arguments. Otherwise the plugin does nothing at all, so a
+    session that only loaded it never meets its settings checks."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return "veritas_run_id" in workerinput
+    if config.getoption("--stage") is not None or config.getoption("--corpus"):
+        return True
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == HARNESS_DIR or HARNESS_DIR in path.parents:
+            return True
+    return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not in_use(config):
+        return
     options = HarnessOptions.from_config(config)
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     run_id = workerinput.get("veritas_run_id") if workerinput else None
@@ -44,6 +62,7 @@ class _XdistHooks:
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
+        # Also what tells a worker that the session validates (see in_use).
         node.workerinput["veritas_run_id"] = node.config.stash[STATE].run_id
 
     @pytest.hookimpl
@@ -60,7 +79,7 @@ class _XdistHooks:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if path.resolve() == HARNESS_DIR:
+    if path.resolve() == HARNESS_DIR and STATE in parent.config.stash:
         return CorpusDirectory.from_parent(parent, path=path)
     return None
 

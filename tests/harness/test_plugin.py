@@ -144,3 +144,36 @@ def test_shards_cover_the_corpus_once() -> None:
     ids = [f"case-{i}" for i in range(200)]
     owners = [[k for k in range(1, 4) if in_shard(i, (k, 3))] for i in ids]
     assert all(len(o) == 1 for o in owners)
+
+
+def test_an_unrelated_project_runs_normally_beside_the_plugin(tmp_path: Path) -> None:
+    """Loaded (here explicitly) but not used, the plugin checks nothing and collects nothing."""
+    import os
+    import subprocess
+    import sys
+
+    project = tmp_path / "elsewhere"
+    project.mkdir()
+    (project / "test_unrelated.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    env = {**os.environ, "VERITAS_CHROMIUM": "/nonexistent", "QUEUE_IPC_ROLLOUT": "abc"}
+    for plugin in ([], ["-p", "harness.plugin.hooks"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "1 passed" in proc.stdout
+    # The same settings are refused as soon as the plugin is used.
+    used = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "harness.plugin.hooks", "--stage", "0.1"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert used.returncode == 4 and "QUEUE_IPC_ROLLOUT" in used.stderr + used.stdout
