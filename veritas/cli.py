@@ -25,9 +25,7 @@ from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import ConfigError, Mode, parse_rollout, select_mode
 from veritas.parent.outcome import AuditOutcome
 from veritas.parent.runner import AuditRunner
-from veritas.protocol.event import ProgressEvent
-
-TIERS = ("quick_scan", "standard_audit", "deep_forensic")
+from veritas.protocol.event import TIERS, ProgressEvent
 
 
 def _url(raw: str) -> str:

@@ -21,20 +21,12 @@ import yaml
 from harness.corpus.sites import SiteConfigError, discover_sites
 from harness.yamlfile import load_yaml, yaml_problem
 from veritas.diff.masking import IgnoreRule, parse_selector
+from veritas.engine.darkpatterns import KINDS as DARK_PATTERN_CATEGORIES
+from veritas.engine.judge import RISK_LEVEL_NAMES
+from veritas.protocol.event import TIERS
 
-TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")
-RISK_LEVELS: Final = ("trusted", "probably_safe", "suspicious", "high_risk", "likely_fraudulent")
 #: ``timeout``: the audit did not finish within the case's timeout (no terminal event).
 FINAL_TYPES: Final = ("audit_complete", "audit_error", "timeout")
-DARK_PATTERN_CATEGORIES: Final = (
-    "false_urgency",
-    "false_scarcity",
-    "confirmshaming",
-    "preselected_addon",
-    "hidden_costs",
-    "disguised_ad",
-    "forced_continuity",
-)
 CASE_KEYS: Final = frozenset(
     {"id", "description", "site", "path", "url", "file", "tier", "tags", "expect", "ignore"}
     | {"timeout", "failover"}
@@ -158,7 +150,7 @@ class _CaseParser:
         if not isinstance(levels, list):
             raise self.fail("expect.risk_level", "must be a risk level or a list of them")
         for level in levels:
-            self.one_of("expect.risk_level", level, RISK_LEVELS, "risk level")
+            self.one_of("expect.risk_level", level, RISK_LEVEL_NAMES, "risk level")
         cats = raw.get("finding_categories", [])
         if not isinstance(cats, list):
             raise self.fail("expect.finding_categories", "must be a list of categories")

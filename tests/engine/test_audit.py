@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from veritas.engine import TIERS
 from veritas.pixels import pixel_digest
+from veritas.protocol.event import TIERS
 
 from .schema_check import validate
 from .support import PAGES, Collector, audit

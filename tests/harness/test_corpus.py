@@ -10,16 +10,12 @@ from typing import Any
 
 import pytest
 
-from harness.corpus.cases import (
-    DARK_PATTERN_CATEGORIES,
-    RISK_LEVELS,
-    TIERS,
-    Case,
-    CorpusError,
-    load_corpus,
-)
+from harness.corpus.cases import Case, CorpusError, load_corpus
 from harness.corpus.siteserver import serve_sites
 from veritas.diff.masking import IgnoreRule, Where, parse_selector
+from veritas.engine.darkpatterns import KINDS as DARK_PATTERN_CATEGORIES
+from veritas.engine.judge import RISK_LEVEL_NAMES as RISK_LEVELS
+from veritas.protocol.event import TIERS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

@@ -4,6 +4,6 @@
 order and ``veritas/state_schema.json`` for the final state.
 """
 
-from veritas.engine.audit import TIERS, run_audit
+from veritas.engine.audit import run_audit
 
-__all__ = ["TIERS", "run_audit"]
+__all__ = ["run_audit"]

@@ -25,9 +25,8 @@ from veritas.engine.fetch import MAX_BYTES, FetchError, check_url
 from veritas.engine.findings import Finding, dedupe
 from veritas.engine.scout import Crawl, Page, load_page, page_record, scout_findings
 from veritas.pixels import pixel_digest
-from veritas.protocol.event import EventSink
+from veritas.protocol.event import TIERS, EventSink
 
-TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")
 PAGE_BUDGET: Final = {"quick_scan": 1, "standard_audit": 5, "deep_forensic": 10}
 STATE_VERSION: Final = 1
 #: Overall progress (pct) at the start of each phase.

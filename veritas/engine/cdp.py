@@ -51,6 +51,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from veritas.proctree import kill_tree
+
 SUPPORTED = sys.platform != "win32"
 
 
@@ -200,10 +202,9 @@ class ChromiumSession:
         self.close()
 
     def close(self) -> None:
-        from veritas.engine.screenshots import _kill_tree
-
         if self.proc.poll() is None:
-            _kill_tree(self.proc)
+            kill_tree(self.proc.pid)
+            self.proc.wait()
         for fd in (self._to_child, self._from_child):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -10,9 +10,21 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Iterable
+from typing import Final
 
 from veritas.engine.findings import Finding
 from veritas.engine.htmlparse import Block, PageDocument, collapse
+
+#: Every kind of dark pattern the rules below report (a finding's ``kind``).
+KINDS: Final = (
+    "false_urgency",
+    "false_scarcity",
+    "confirmshaming",
+    "preselected_addon",
+    "hidden_costs",
+    "disguised_ad",
+    "forced_continuity",
+)
 
 _I = re.IGNORECASE
 _PRICE = r"(?:[$€£¥]\s?\d[\d.,]*|\d[\d.,]*\s?(?:usd|eur|gbp|dollars?|euros?))"

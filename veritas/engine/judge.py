@@ -24,6 +24,8 @@ RISK_LEVELS = (
     (25, "high_risk"),
     (0, "likely_fraudulent"),
 )
+#: The levels by name, best first.
+RISK_LEVEL_NAMES = tuple(level for _, level in RISK_LEVELS)
 CRITICAL_CAP = 39
 
 

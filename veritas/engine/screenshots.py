@@ -72,6 +72,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from veritas.proctree import kill_tree
+
 RENDERERS = ("auto", "chromium", "pillow")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_TIMEOUT = 30.0
@@ -223,7 +225,7 @@ def _run(args: list[str], timeout: float) -> None:
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_tree(proc)
+        kill_browser(proc)
         raise RuntimeError(f"Chromium did not finish within {timeout:g} s and was killed") from None
     finally:
         # Chromium's helpers share its session; none may outlive the screenshot.
@@ -234,12 +236,9 @@ def _run(args: list[str], timeout: float) -> None:
         raise RuntimeError(f"Chromium exited with status {code}")
 
 
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    if os.name == "posix":
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    else:  # pragma: no cover - Windows
-        proc.kill()
+def kill_browser(proc: subprocess.Popen[bytes]) -> None:
+    """Kill Chromium and every helper it started, then reap it."""
+    kill_tree(proc.pid)
     proc.wait()
 
 

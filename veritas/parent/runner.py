@@ -28,8 +28,8 @@ from veritas.parent.merge import SeqMerger
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import Mode
 from veritas.parent.outcome import AuditOutcome
-from veritas.parent.proctree import kill_leftovers, kill_tree, new_group_kwargs
 from veritas.parent.queue_server import QueueServer
+from veritas.proctree import kill_leftovers, kill_tree, new_group_kwargs
 from veritas.protocol.event import ProgressEvent
 from veritas.protocol.stdout_wire import (
     CONTROL_MARKER,

@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+#: The tiers an audit request may name (their page budgets are the engine's).
+TIERS: Final = ("quick_scan", "standard_audit", "deep_forensic")
+
 EVENT_TYPES: Final = frozenset(
     {
         "audit_start",

@@ -1,4 +1,5 @@
-"""Starting an audit child in its own process group and killing its whole tree (parent side)."""
+"""Starting a process in its own group and killing its whole tree: the one killer for the
+audit child (parent side) and for Chromium and its helpers (the engine)."""
 
 from __future__ import annotations
 
