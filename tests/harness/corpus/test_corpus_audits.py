@@ -14,7 +14,7 @@ from veritas.engine import run_audit
 from veritas.protocol.event import ProgressEvent
 from veritas.protocol.sinks import ListSink
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 CASES = load_corpus([FIXTURES]).cases
 
 

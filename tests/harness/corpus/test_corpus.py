@@ -17,7 +17,7 @@ from veritas.engine.darkpatterns import KINDS as DARK_PATTERN_CATEGORIES
 from veritas.engine.judge import RISK_LEVEL_NAMES as RISK_LEVELS
 from veritas.protocol.event import TIERS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
 #: Situations the issue requires; each must be carried by at least one case's tags.
 REQUIRED_TAGS = (

@@ -14,7 +14,7 @@ import yaml
 
 from harness.tools.bench import paired_p99
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def bench_ipc(tmp_path: Path, events: int, **env: str) -> dict[str, Any]:

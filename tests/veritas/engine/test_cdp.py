@@ -64,7 +64,7 @@ def test_camera_works_when_stdin_is_closed() -> None:
         capture_output=True,
         text=True,
         timeout=90,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 1000

@@ -30,7 +30,7 @@ from veritas.pixels import pixel_digest
 from .support import audit
 
 CHROMIUM = find_chromium()
-FIXTURE_SITES = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
+FIXTURE_SITES = Path(__file__).resolve().parents[3] / "fixtures" / "sites"
 needs_pipe = pytest.mark.skipif(
     CHROMIUM is None or not cdp.SUPPORTED, reason="needs Chromium and POSIX"
 )

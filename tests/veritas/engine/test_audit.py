@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from veritas.pixels import pixel_digest
 from veritas.protocol.event import TIERS
 
-from .schema_check import validate
 from .support import PAGES, Collector, audit
 
 SCHEMA: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "veritas" / "state_schema.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[3] / "veritas" / "state_schema.json").read_text(encoding="utf-8")
 )
 PHASE_ORDER = ["scout", "security", "vision", "graph", "judge"]
 
@@ -150,6 +150,12 @@ def test_schema_validator_rejects_a_broken_state(site: str) -> None:
     broken["screenshots"][0]["digest"] = "md5:abc"
     errors = validate(broken, SCHEMA)
     assert len(errors) == 3, errors
+
+
+def validate(state: object, schema: dict[str, object]) -> list[str]:
+    """Every way *state* breaks *schema*, one message each (jsonschema, the standard's own)."""
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(state)]
 
 
 def test_phase_error_on_unexpected_failure(site: str, monkeypatch: pytest.MonkeyPatch) -> None:

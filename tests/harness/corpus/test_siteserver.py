@@ -16,7 +16,7 @@ import pytest
 from harness.corpus.sites import SiteConfigError, discover_sites, load_site_config
 from harness.corpus.siteserver import SiteServer, serve_sites
 
-BUNDLED_SITES = Path(__file__).resolve().parents[2] / "fixtures" / "sites"
+BUNDLED_SITES = Path(__file__).resolve().parents[3] / "fixtures" / "sites"
 
 SIDECAR = """\
 description: every rule kind once

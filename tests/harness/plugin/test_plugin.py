@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-HARNESS_DIR = Path(__file__).resolve().parents[2] / "harness"
+HARNESS_DIR = Path(__file__).resolve().parents[3] / "harness"
 pytest_plugins = ["pytester"]
 
 PAGE = """<!doctype html><html><head><title>Tiny shop</title></head><body>
