@@ -1,4 +1,4 @@
-"""An observation: what one run of one case delivered, as plain data (DESIGN.md §6).
+"""An observation: what one run of one case delivered, as plain data (docs/architecture.md, step 8).
 
 Events become plain dicts; screenshot bytes are replaced by their pixel digest (other binary
 data by a SHA-256 of its bytes). The PNG bytes themselves are kept aside, only so that a
@@ -71,18 +71,7 @@ def event_record(event: ProgressEvent) -> dict[str, Any]:
                 }
         else:
             data = {"sha256": hashlib.sha256(event.data).hexdigest()}
-    return {
-        "audit_id": event.audit_id,
-        "seq": event.seq,
-        "type": event.type,
-        "phase": event.phase,
-        "step": event.step,
-        "pct": event.pct,
-        "detail": event.detail,
-        "summary": event.summary,
-        "data": data,
-        "timestamp": event.timestamp,
-    }
+    return {**event.as_dict(), "data": data}
 
 
 def observe(outcome: AuditOutcome, events: list[ProgressEvent]) -> Observation:

@@ -1,4 +1,4 @@
-"""The metrics store: one SQLite row per audit (DESIGN.md §5), safe with concurrent writers.
+"""The metrics store: one SQLite row per audit, safe with concurrent writers.
 
 Path: ``VERITAS_METRICS_DB``, else ``$XDG_STATE_HOME/veritas/metrics.sqlite3`` (POSIX,
 default ``~/.local/state``) or ``%LOCALAPPDATA%\\veritas\\metrics.sqlite3`` (Windows).

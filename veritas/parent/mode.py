@@ -1,4 +1,4 @@
-"""Choosing the IPC mode of an audit (DESIGN.md §4).
+"""Choosing the IPC mode of an audit (stages, flags, environment; see docs/architecture.md).
 
 Priority: CLI flag > ``QUEUE_IPC_MODE`` > ``QUEUE_IPC_ROLLOUT``. Rollout bucketing is sticky
 and nested: the audited URL hashes to a bucket in [0, 1) and the audit uses the Queue when the

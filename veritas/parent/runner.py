@@ -1,4 +1,4 @@
-"""The parent side: ``AuditRunner`` runs one audit in a child process (DESIGN.md §3–§5).
+"""The parent side: ``AuditRunner`` runs one audit in a child process; see docs/architecture.md.
 
 ``outcome = await AuditRunner(url, mode="queue").run(send)`` spawns the child, reads the
 selected transport and always stdout and stderr (so no pipe can fill and deadlock the child),

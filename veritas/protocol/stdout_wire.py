@@ -43,18 +43,9 @@ def loads_exact(raw: bytes) -> Any:
 
 def encode_line(event: ProgressEvent) -> bytes:
     """The stdout wire form of *event*: one line ending in ``\\n``."""
-    obj = {
-        "audit_id": event.audit_id,
-        "seq": event.seq,
-        "type": event.type,
-        "phase": event.phase,
-        "step": event.step,
-        "pct": event.pct,
-        "detail": event.detail,
-        "summary": event.summary,
-        "data": None if event.data is None else base64.b64encode(event.data).decode("ascii"),
-        "timestamp": event.timestamp,
-    }
+    obj = event.as_dict()
+    if event.data is not None:
+        obj["data"] = base64.b64encode(event.data).decode("ascii")
     return MARKER + dumps_exact(obj) + b"\n"
 
 

@@ -108,3 +108,14 @@ def test_validate_event_names_what_is_accepted() -> None:
         validate_event(_event(phase="nowhere"))
     with pytest.raises(EventError, match="pct"):
         validate_event(_event(pct=101))
+
+
+def test_fields_are_defined_once_and_every_form_follows_them() -> None:
+    import dataclasses
+
+    from veritas.protocol.event import FIELDS
+
+    assert FIELDS == tuple(f.name for f in dataclasses.fields(ProgressEvent))
+    event = _event(detail="d", summary={"k": 1}, data=b"x")
+    assert tuple(event.as_dict()) == FIELDS
+    assert event.as_tuple() == tuple(getattr(event, name) for name in FIELDS)
