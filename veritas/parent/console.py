@@ -10,9 +10,14 @@ from veritas.protocol.event import ProgressEvent
 
 _BAR = 24
 #: What ``visible`` escapes: the backslash itself (so that an escape is never ambiguous),
-#: control characters but newline and tab, line and paragraph separators, and surrogates
-#: (which no UTF-8 writer can encode, and which a reader must see are not characters).
-_INVISIBLE = re.compile(r"[\\\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: control characters but newline and tab, line and paragraph separators, surrogates (which
+#: no UTF-8 writer can encode, and which a reader must see are not characters), and the
+#: invisible format characters that can hide text or reorder it on screen: soft hyphen,
+#: zero-width characters, bidirectional controls, the byte-order mark, non-characters.
+_INVISIBLE = re.compile(
+    r"[\\\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    r"\ud800-\udfff\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
