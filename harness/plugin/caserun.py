@@ -1,9 +1,9 @@
 """Running one corpus case: stdout and Queue concurrently, then the noise runs; judged.
 
 Runs in the pytest process that owns the item (an xdist worker, or the only process). The
-result is plain JSON-able data, so it can travel to the controller through ``workeroutput``.
-Artifacts of a non-matching case (both streams around the divergence, the screenshots that
-differ and their diff images) are written under ``artifact_dir``.
+result is a ``CaseResult``, whose plain form (``to_dict``) travels to the controller through
+``workeroutput``. Artifacts of a non-matching case (both streams around the divergence, the
+screenshots that differ and their diff images) are written under ``artifact_dir``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
 
 from harness.corpus.cases import Case
+from harness.report.result import (
+    Artifacts,
+    ArtifactScreenshot,
+    AuditSeconds,
+    CaseResult,
+    CaseRuns,
+    CaseTiming,
+    FirstDifference,
+    IgnoreRuleUse,
+    Latency,
+    RunSummary,
+    ScreenshotDigests,
+    TransportRun,
+)
 from veritas.diff import compare
 from veritas.diff.normalize import Normalizer
 from veritas.diff.observation import Observation, observe
 from veritas.diff.pixeldiff import pixel_diff
 from veritas.diff.verdict import Judgement, judge
+from veritas.parent.collect import audit_timeout_for, collect
 from veritas.parent.mode import Mode
 from veritas.parent.runner import AuditRunner
-from veritas.protocol.event import ProgressEvent
 
 CONTEXT_EVENTS = 3  # events kept on each side of the first divergence
 FAILOVER_AT = 50  # a failover case's Queue run is cut after this many events
@@ -47,12 +60,6 @@ def safe_name(text: str, limit: int = 60) -> str:
 
 
 async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> Observation:
-    events: list[ProgressEvent] = []
-
-    async def send(event: ProgressEvent) -> None:
-        events.append(event)
-
-    timeout = settings.audit_timeout or max(120.0, case.timeout * 3 + 60.0)
     env = dict(os.environ if settings.env is None else settings.env)
     if case.failover and mode == "queue":
         env.setdefault("VERITAS_IPC_FAULT", f"sever@{FAILOVER_AT}")
@@ -60,13 +67,13 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
         url,
         tier=case.tier,
         mode=mode,
-        timeout=timeout,
+        timeout=settings.audit_timeout or audit_timeout_for(case.timeout),
         audit_id=case.id,  # one id for every run of the case: the streams must be identical
         request_timeout=case.timeout,
         env=env,
     )
-    outcome = await runner.run(send)
-    return observe(outcome, events)
+    audit = await collect(runner)
+    return observe(audit.outcome, audit.events)
 
 
 async def _run_all(case: Case, url: str, settings: RunSettings) -> list[Observation]:
@@ -79,86 +86,79 @@ async def _run_all(case: Case, url: str, settings: RunSettings) -> list[Observat
     return [control, candidate, *noise]
 
 
-def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) -> dict[str, Any]:
+def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) -> CaseResult:
     started = time.perf_counter()
     control, candidate, *noise = asyncio.run(_run_all(case, url, settings))
     deepdiff_before = compare.DEEPDIFF_CALLS
     verdict = judge(control, candidate, noise, case.ignore, failover_case=case.failover)
-    result = _result(case, url, control, candidate, noise, verdict)
-    result["timing"]["deepdiff_calls"] = compare.DEEPDIFF_CALLS - deepdiff_before
+    deepdiff_calls = compare.DEEPDIFF_CALLS - deepdiff_before
+    artifacts = None
     if verdict.verdict not in ("match", "ignored"):
         runs = {"stdout": control, "queue": candidate}
         runs.update({f"noise-{i}": n for i, n in enumerate(noise, 1)})
         left, right = verdict.compared
-        result["artifacts"] = write_artifacts(
+        artifacts = write_artifacts(
             artifact_dir / safe_name(case.id), (left, runs[left]), (right, runs[right]), verdict
         )
-    result["timing"]["wall_s"] = round(time.perf_counter() - started, 3)
-    return result
-
-
-def _run_summary(obs: Observation) -> dict[str, Any]:
-    keep = (
-        "state",
-        "mode_requested",
-        "mode_used",
-        "attested_transport",
-        "events",
-        "events_by_transport",
-        "transport_runs",
-        "fallback",
-        "fallback_reason",
-        "exit_code",
-        "duration_s",
-        "ipc_faults",
-        "malformed_lines",
-        "latency",
+    timing = CaseTiming(
+        audit_s=AuditSeconds(
+            stdout=round(control.outcome["duration_s"], 3),
+            queue=round(candidate.outcome["duration_s"], 3),
+            noise=round(sum(n.outcome["duration_s"] for n in noise), 3),
+        ),
+        digest_s=round(sum(o.digest_seconds for o in (control, candidate, *noise)), 4),
+        compare_s=round(verdict.compare_seconds, 4),
+        deepdiff_calls=deepdiff_calls,
+        wall_s=round(time.perf_counter() - started, 3),
     )
-    summary = {k: obs.outcome[k] for k in keep}
-    summary["duration_s"] = round(summary["duration_s"], 3)
-    summary["stderr_tail"] = obs.outcome["stderr_tail"][-5:]
-    return summary
+    return CaseResult(
+        id=case.id,
+        tier=case.tier,
+        tags=list(case.tags),
+        failover=case.failover,
+        url=url,
+        verdict=verdict.verdict,
+        reasons=verdict.reasons,
+        ignored_by=verdict.ignored_by,
+        ignore_rules=[IgnoreRuleUse.from_dict(rule) for rule in verdict.ignore_rules],
+        masked_differences=verdict.masked_differences,
+        first_difference=(
+            FirstDifference.from_dict(verdict.difference.to_dict()) if verdict.difference else None
+        ),
+        first_difference_text=verdict.first_difference,
+        runs=CaseRuns(
+            stdout=run_summary(control),
+            queue=run_summary(candidate),
+            noise=[run_summary(n) for n in noise],
+        ),
+        screenshots=ScreenshotDigests(stdout=control.screenshots, queue=candidate.screenshots),
+        digests=verdict.digests,
+        normalization=verdict.normalization,
+        timing=timing,
+        artifacts=artifacts,
+    )
 
 
-def _result(
-    case: Case,
-    url: str,
-    control: Observation,
-    candidate: Observation,
-    noise: list[Observation],
-    verdict: Judgement,
-) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "tier": case.tier,
-        "tags": list(case.tags),
-        "failover": case.failover,
-        "url": url,
-        "verdict": verdict.verdict,
-        "reasons": verdict.reasons,
-        "ignored_by": verdict.ignored_by,
-        "ignore_rules": verdict.ignore_rules,
-        "masked_differences": verdict.masked_differences,
-        "first_difference": verdict.difference.to_dict() if verdict.difference else None,
-        "first_difference_text": verdict.first_difference,
-        "runs": {
-            "stdout": _run_summary(control),
-            "queue": _run_summary(candidate),
-            "noise": [_run_summary(n) for n in noise],
-        },
-        "screenshots": {"stdout": control.screenshots, "queue": candidate.screenshots},
-        "digests": verdict.digests,
-        "normalization": verdict.normalization,
-        "timing": {
-            "audit_s": {
-                "stdout": round(control.outcome["duration_s"], 3),
-                "queue": round(candidate.outcome["duration_s"], 3),
-                "noise": round(sum(n.outcome["duration_s"] for n in noise), 3),
-            },
-            "digest_s": round(sum(o.digest_seconds for o in (control, candidate, *noise)), 4),
-            "compare_s": round(verdict.compare_seconds, 4),
-        },
-    }
+def run_summary(obs: Observation) -> RunSummary:
+    """What the report keeps of one run's outcome (the rest stays with the observation)."""
+    outcome = obs.outcome
+    return RunSummary(
+        state=outcome["state"],
+        mode_requested=outcome["mode_requested"],
+        mode_used=outcome["mode_used"],
+        attested_transport=outcome["attested_transport"],
+        events=outcome["events"],
+        events_by_transport=outcome["events_by_transport"],
+        transport_runs=[TransportRun(*run) for run in outcome["transport_runs"]],
+        fallback=outcome["fallback"],
+        fallback_reason=outcome["fallback_reason"],
+        exit_code=outcome["exit_code"],
+        duration_s=round(outcome["duration_s"], 3),
+        ipc_faults=outcome["ipc_faults"],
+        malformed_lines=outcome["malformed_lines"],
+        latency=Latency.from_dict(outcome["latency"]),
+        stderr_tail=outcome["stderr_tail"][-5:],
+    )
 
 
 def write_artifacts(
@@ -166,14 +166,14 @@ def write_artifacts(
     left: tuple[str, Observation],
     right: tuple[str, Observation],
     verdict: Judgement,
-) -> dict[str, Any]:
+) -> Artifacts:
     """Both streams around the divergence, and every differing screenshot with a diff image."""
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files: dict[str, Any] = {"dir": where.name, "sides": [left[0], right[0]], "screenshots": []}
     normalizer = Normalizer()
     index = verdict.difference.index if verdict.difference else 0
     lo = max(0, index - CONTEXT_EVENTS)
-    for side, (name, obs) in (("left", left), ("right", right)):
+    events_files = []
+    for name, obs in (left, right):
         window = normalizer.events(obs.events)[lo : index + CONTEXT_EVENTS + 1]
         path = where / f"{name}-events.json"
         # ASCII JSON, so a lone surrogate or a control character is written as its escape.
@@ -186,27 +186,47 @@ def write_artifacts(
             ),
             encoding="ascii",
         )
-        files[f"{side}_events"] = path.name
+        events_files.append(path.name)
     (lname, lobs), (rname, robs) = left, right
+    shots = []
     for label in sorted(set(lobs.screenshots) | set(robs.screenshots)):
         if lobs.screenshots.get(label) == robs.screenshots.get(label):
             continue
-        entry: dict[str, Any] = {"label": label, "left": None, "right": None, "diff": None}
         stem = safe_name(label)
+        files: dict[str, str | None] = {"left": None, "right": None, "diff": None}
         for side, name, obs in (("left", lname, lobs), ("right", rname, robs)):
             if label in obs.images:
                 (where / f"{stem}-{name}.png").write_bytes(obs.images[label])
-                entry[side] = f"{stem}-{name}.png"
+                files[side] = f"{stem}-{name}.png"
+        note: str | None = None
+        bbox: list[int] | None = None
+        compared = False
         if label in lobs.images and label in robs.images:
             try:
                 diff = pixel_diff(lobs.images[label], robs.images[label])
             except ValueError as exc:
-                entry["note"] = str(exc)
+                note = str(exc)
             else:
-                entry["note"] = diff.describe()
-                entry["bbox"] = list(diff.bbox) if diff.bbox else None
+                note, compared = diff.describe(), True
+                bbox = list(diff.bbox) if diff.bbox else None
                 if diff.diff_png is not None:
                     (where / f"{stem}-diff.png").write_bytes(diff.diff_png)
-                    entry["diff"] = f"{stem}-diff.png"
-        files["screenshots"].append(entry)
-    return files
+                    files["diff"] = f"{stem}-diff.png"
+        shots.append(
+            ArtifactScreenshot(
+                label=label,
+                left=files["left"],
+                right=files["right"],
+                diff=files["diff"],
+                note=note,
+                compared=compared,
+                bbox=bbox,
+            )
+        )
+    return Artifacts(
+        dir=where.name,
+        sides=[lname, rname],
+        screenshots=shots,
+        left_events=events_files[0],
+        right_events=events_files[1],
+    )

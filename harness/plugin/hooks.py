@@ -2,9 +2,9 @@
 
 Collecting the ``harness/`` directory yields one item per corpus case (its name is the case
 id, its tags are markers). Each item runs the case in both modes and passes only on
-``match`` or ``ignored``. Results are plain data: a worker publishes them through
-``workeroutput``, the controller collects them in ``pytest_testnodedown``, and only the
-controller (or the single process without xdist) writes the stage report.
+``match`` or ``ignored``. Each gives a ``CaseResult``; a worker publishes their plain form
+through ``workeroutput``, the controller reads them back in ``pytest_testnodedown``, and only
+the controller (or the single process without xdist) writes the stage report.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from harness.plugin.items import CorpusDirectory
 from harness.plugin.options import HarnessOptions, add_options
 from harness.plugin.state import STATE, HarnessState, is_worker, new_run_id, peak_rss_mb
+from harness.report.result import CaseResult
 from veritas.protocol.stdout_wire import dumps_exact, loads_exact
 
 HARNESS_DIR = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ class _XdistHooks:
         if raw:
             state = node.config.stash[STATE]
             payload = loads_exact(raw)
-            state.results.extend(payload["cases"])
+            state.results.extend(CaseResult.from_dict(case) for case in payload["cases"])
             state.corpus_digest = state.corpus_digest or payload["corpus_digest"]
             state.worker_peak_rss_mb.append(payload.get("peak_rss_mb", 0.0))
             state.workers += 1
@@ -95,7 +96,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # Exact JSON bytes: strings of audited pages (lone surrogates included) arrive as sent.
         workeroutput[WORKEROUTPUT_KEY] = dumps_exact(
             {
-                "cases": state.results,
+                "cases": [case.to_dict() for case in state.results],
                 "corpus_digest": state.corpus_digest,
                 "peak_rss_mb": peak_rss_mb(),
             },

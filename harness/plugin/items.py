@@ -12,6 +12,7 @@ from harness.corpus.cases import Case, CorpusError
 from harness.plugin.caserun import RunSettings, run_case
 from harness.plugin.state import STATE, HarnessState
 from harness.report.repro import repro_command
+from harness.report.result import CaseResult
 from veritas.parent.console import visible
 from veritas.parent.envcheck import check_environment
 from veritas.parent.mode import ConfigError
@@ -50,8 +51,8 @@ class CorpusDirectory(pytest.Directory):
 
 
 class CaseFailure(Exception):
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__(result["verdict"])
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(result.verdict)
         self.result = result
 
 
@@ -68,8 +69,8 @@ class CaseItem(pytest.Item):
         )
         result = run_case(self.case, url, settings, state.work_dir)
         state.results.append(result)
-        self.user_properties.append(("verdict", result["verdict"]))
-        if result["verdict"] not in ("match", "ignored"):
+        self.user_properties.append(("verdict", result.verdict))
+        if not result.passed:
             raise CaseFailure(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -77,22 +78,18 @@ class CaseItem(pytest.Item):
             return str(super().repr_failure(excinfo))
         r = excinfo.value.result
         state = self.config.stash[STATE]
-        lines = [f"case {r['id']}: {r['verdict'].upper()}"]
-        lines += [f"  {reason}" for reason in r["reasons"]]
-        if r["first_difference_text"]:
-            lines.append("  " + r["first_difference_text"].replace("\n", "\n  "))
-        runs = r["runs"]
-        for mode in ("stdout", "queue"):
-            run = runs[mode]
+        lines = [f"case {r.id}: {r.verdict.upper()}"]
+        lines += [f"  {reason}" for reason in r.reasons]
+        if r.first_difference_text:
+            lines.append("  " + r.first_difference_text.replace("\n", "\n  "))
+        for mode, run in (("stdout", r.runs.stdout), ("queue", r.runs.queue)):
             lines.append(
-                f"  {mode}: {run['state']}, {run['events']} events, "
-                f"by transport {run['events_by_transport']}, exit {run['exit_code']}"
+                f"  {mode}: {run.state}, {run.events} events, "
+                f"by transport {run.events_by_transport}, exit {run.exit_code}"
             )
         stage_dir = state.options.report_dir / f"stage-{state.options.stage:g}" / state.run_id
-        lines.append(f"  report: {stage_dir / 'index.html'}#case-{r['id']}")
-        lines.append(
-            f"  repro: {repro_command(state.options.stage, state.options.corpus, r['id'])}"
-        )
+        lines.append(f"  report: {stage_dir / 'index.html'}#case-{r.id}")
+        lines.append(f"  repro: {repro_command(state.options.stage, state.options.corpus, r.id)}")
         return visible("\n".join(lines))  # site text may hold what a terminal cannot print
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from harness.plugin.state import HarnessState, peak_rss_mb
 from harness.report.provenance import provenance
+from harness.report.result import CaseResult, StageReport
 from harness.report.writer import assemble, case_timing, staging, write_files
 from veritas.diff.normalize import rules_report
 
 
-def _norm_counts(cases: list[dict[str, Any]]) -> dict[str, int]:
+def _norm_counts(cases: list[CaseResult]) -> dict[str, int]:
     merged: dict[str, int] = {}
     for case in cases:
-        for name, n in case["normalization"].items():
+        for name, n in case.normalization.items():
             merged[name] = merged.get(name, 0) + n
     return merged
 
@@ -36,7 +36,7 @@ def run_group_of(state: HarnessState) -> str:
     )
 
 
-def build_report(state: HarnessState, workers: int) -> dict[str, Any]:
+def build_report(state: HarnessState, workers: int) -> StageReport:
     opts = state.options
     corpus = state.load_corpus()
     cases = list(state.results)
@@ -64,7 +64,7 @@ def build_report(state: HarnessState, workers: int) -> dict[str, Any]:
     )
 
 
-def write_stage_report(state: HarnessState) -> tuple[Path, dict[str, Any]]:
+def write_stage_report(state: HarnessState) -> tuple[Path, StageReport]:
     started = time.perf_counter()
     workers = max(1, state.workers)
     report = build_report(state, workers)

@@ -8,13 +8,13 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.corpus.cases import Corpus, load_corpus
 from harness.corpus.siteserver import SiteServer, serve_sites
 from harness.plugin.options import HarnessOptions
+from harness.report.result import CaseResult, StageReport
 
 
 def new_run_id() -> str:
@@ -33,14 +33,15 @@ class HarnessState:
     options: HarnessOptions
     run_id: str
     started: float
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[CaseResult] = field(default_factory=list)
     corpus: Corpus | None = None
     corpus_digest: str | None = None
     collected: int = 0
     workers: int = 0
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     report_path: Path | None = None
-    report: dict[str, Any] | None = None
+    #: The report this run wrote (the terminal summary shows it; it never re-reads the file).
+    report: StageReport | None = None
     _server: SiteServer | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 

@@ -11,16 +11,31 @@ from __future__ import annotations
 from typing import Any
 
 from harness.policy import StagePolicy
+from harness.report.result import CaseResult, StageReport
 
 
 class ReportError(ValueError):
     """A report that cannot be used (unreadable, wrong schema, stale)."""
 
 
-def evaluate_run(report: dict[str, Any], policy: StagePolicy) -> dict[str, Any]:
+def evaluate_run(report: StageReport, policy: StagePolicy) -> dict[str, Any]:
     """The gate of one run: every reason it fails, or none."""
-    t = report["totals"]
-    reasons: list[str] = [f"not a gating run: {r}" for r in report["scope"]["not_gating"]]
+    return decide_gate(
+        report["totals"], report["scope"], report["cases"], report["provenance"]["code"], policy
+    )
+
+
+def decide_gate(
+    totals: dict[str, Any],
+    scope: dict[str, Any],
+    cases: list[CaseResult],
+    code: dict[str, Any],
+    policy: StagePolicy,
+) -> dict[str, Any]:
+    """The gate from the parts of a report it rests on (a report being assembled has no gate
+    yet, so it cannot be a whole ``StageReport``)."""
+    t = totals
+    reasons: list[str] = [f"not a gating run: {r}" for r in scope["not_gating"]]
     for mode, n in t["audits_per_mode"].items():
         if n < policy.min_audits_per_mode:
             reasons.append(
@@ -33,15 +48,12 @@ def evaluate_run(report: dict[str, Any], policy: StagePolicy) -> dict[str, Any]:
             f"{t['inconclusive']} inconclusive (at most {policy.max_inconclusive} allowed)"
         )
     unattested = [
-        c["id"]
-        for c in report["cases"]
-        if c["runs"]["queue"]["attested_transport"] != "queue" and not c.get("failover")
+        c.id for c in cases if c.runs.queue.attested_transport != "queue" and not c.failover
     ]
     if unattested:
         reasons.append(
             f"Queue runs not attested (events not all over the Queue): {', '.join(unattested)}"
         )
-    code = report["provenance"]["code"]
     if code.get("commit") is None:
         reasons.append("code version unknown (not a git checkout)")
     if code.get("dirty"):

@@ -10,15 +10,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.report.gate import ReportError
+from harness.report.result import StageReport
 from harness.report.runs import MERGED_SUFFIX
 from harness.report.writer import assemble, case_timing, load_report, staging
 
 
-def _one(reports: list[dict[str, Any]], what: str, get: Any) -> Any:
+def _one(reports: list[StageReport], what: str, get: Callable[[StageReport], Any]) -> Any:
     values = {str(get(r)) for r in reports}
     if len(values) != 1:
         raise ReportError(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.repro import repro_command
+from harness.report.result import Artifacts, CaseResult, StageReport, TransportRun
 from veritas.parent.console import visible
 
 _CSS = """
@@ -44,7 +45,7 @@ document.querySelectorAll('.filters select,.filters input').forEach(e=>e.addEven
 """
 
 
-def _runs_text(runs: list[list[Any]]) -> str:
+def _runs_text(runs: list[TransportRun]) -> str:
     """[["queue", 0, 50], ["stdout", 50, 69]] -> "queue 0–49 · stdout 50–118"."""
     return " · ".join(f"{t} {first}–{first + n - 1}" for t, first, n in runs)
 
@@ -63,36 +64,36 @@ def _value(value: Any) -> str:
     return _e(text if len(text) < 600 else text[:600] + "…")
 
 
-def _shots_statement(case: dict[str, Any]) -> str:
+def _shots_statement(case: CaseResult) -> str:
     """What the screenshot digests show, in words that claim no more than that."""
-    left, right = case["screenshots"]["stdout"], case["screenshots"]["queue"]
+    left, right = case.screenshots.stdout, case.screenshots.queue
     if not left and not right:
         return ""
     differ = sorted(k for k in set(left) | set(right) if left.get(k) != right.get(k))
     if not differ:
         return f"{len(left)} screenshots; pixel digests equal in both modes."
-    rules = ", ".join(case.get("ignored_by") or [])
-    masked = f" (masked by the ignore rules: {rules})" if case["verdict"] == "ignored" else ""
+    rules = ", ".join(case.ignored_by)
+    masked = f" (masked by the ignore rules: {rules})" if case.verdict == "ignored" else ""
     return (
         f"{len(set(left) | set(right))} screenshots; pixel digests differ for "
         f"{len(differ)}: {', '.join(differ[:10])}{masked}."
     )
 
 
-def _ignore_detail(case: dict[str, Any]) -> str:
-    rules = case.get("ignore_rules") or []
+def _ignore_detail(case: CaseResult) -> str:
+    rules = case.ignore_rules
     if not rules:
         return ""
     rows = "".join(
-        f"<tr><td><code>{_e(r['name'])}</code></td><td>{_e(r['reason'])}</td>"
-        f"<td class=num>{r['masked']['stdout']}</td><td class=num>{r['masked']['queue']}</td></tr>"
+        f"<tr><td><code>{_e(r.name)}</code></td><td>{_e(r.reason)}</td>"
+        f"<td class=num>{r.masked['stdout']}</td><td class=num>{r.masked['queue']}</td></tr>"
         for r in rules
     )
     parts = [
         "<h3>Ignore rules</h3><table><tr><th>rule</th><th>reason</th>"
         f"<th>values masked, stdout</th><th>values masked, queue</th></tr>{rows}</table>"
     ]
-    diffs = case.get("masked_differences") or []
+    diffs = case.masked_differences
     if diffs:
         parts.append(
             "<h3>What the rules masked (first differences, unmasked)</h3>"
@@ -107,27 +108,26 @@ def _ignore_detail(case: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _case_detail(case: dict[str, Any], run_dir: Path, repro: str) -> str:
-    cid = _e(case["id"])
+def _case_detail(case: CaseResult, run_dir: Path, repro: str) -> str:
+    cid = _e(case.id)
     parts = [
-        f'<details class="case" id="case-{cid}"{" open" if case["verdict"] in ("mismatch", "inconclusive") else ""}>',
-        f'<summary><span class="badge {_e(case["verdict"])}">{_e(case["verdict"])}</span> {cid}'
-        f' <span class="meta">{_e(case["tier"])} · {_e(", ".join(case["tags"]))}</span></summary>',
-        f'<p class="meta">URL <code>{_e(case["url"])}</code></p>',
+        f'<details class="case" id="case-{cid}"{" open" if case.verdict in ("mismatch", "inconclusive") else ""}>',
+        f'<summary><span class="badge {_e(case.verdict)}">{_e(case.verdict)}</span> {cid}'
+        f' <span class="meta">{_e(case.tier)} · {_e(", ".join(case.tags))}</span></summary>',
+        f'<p class="meta">URL <code>{_e(case.url)}</code></p>',
     ]
-    if case["reasons"]:
+    if case.reasons:
         parts.append(
-            "<ul class=reasons>" + "".join(f"<li>{_e(r)}</li>" for r in case["reasons"]) + "</ul>"
+            "<ul class=reasons>" + "".join(f"<li>{_e(r)}</li>" for r in case.reasons) + "</ul>"
         )
     rows = []
-    for mode in ("stdout", "queue"):
-        r = case["runs"][mode]
+    for mode, r in (("stdout", case.runs.stdout), ("queue", case.runs.queue)):
         rows.append(
-            f"<tr><td>{mode}</td><td>{_e(r['state'])}</td><td>{_e(r['attested_transport'])}</td>"
-            f"<td class=num>{r['events_by_transport']['queue']}</td><td class=num>{r['events_by_transport']['stdout']}</td>"
-            f"<td class=num>{r['duration_s']:.2f}</td><td class=num>{r['latency']['p99_ms']:.1f}</td>"
-            f"<td>{_e(_runs_text(r.get('transport_runs') or []))}</td>"
-            f"<td>{_e(r['fallback_reason'] or '')}</td></tr>"
+            f"<tr><td>{mode}</td><td>{_e(r.state)}</td><td>{_e(r.attested_transport)}</td>"
+            f"<td class=num>{r.events_by_transport['queue']}</td><td class=num>{r.events_by_transport['stdout']}</td>"
+            f"<td class=num>{r.duration_s:.2f}</td><td class=num>{r.latency.p99_ms:.1f}</td>"
+            f"<td>{_e(_runs_text(r.transport_runs))}</td>"
+            f"<td>{_e(r.fallback_reason or '')}</td></tr>"
         )
     parts.append(
         "<table><tr><th>run</th><th>state</th><th>attested</th><th>via queue</th><th>via stdout</th>"
@@ -135,27 +135,26 @@ def _case_detail(case: dict[str, Any], run_dir: Path, repro: str) -> str:
         + "".join(rows)
         + "</table>"
     )
-    diff = case.get("first_difference")
+    diff = case.first_difference
     if diff:
         parts.append(
-            f"<h3>First difference: event #{diff['index']} ({_e(diff['type'])}, phase {_e(diff['phase'])})</h3>"
+            f"<h3>First difference: event #{diff.index} ({_e(diff.type)}, phase {_e(diff.phase)})</h3>"
         )
         parts.append(
             '<table class="diff"><tr><th>path</th><th>change</th><th>stdout</th><th>queue</th></tr>'
             + "".join(
                 f"<tr><td>{_e(p['path'])}</td><td>{_e(p['change'])}</td>"
                 f"<td class=left>{_value(p.get('left'))}</td><td class=right>{_value(p.get('right'))}</td></tr>"
-                for p in diff["paths"][:40]
+                for p in diff.paths[:40]
             )
             + "</table>"
         )
-    artifacts = case.get("artifacts") or {}
-    adir = run_dir / "cases" / str(artifacts.get("dir", ""))
-    sides = dict(zip(("left", "right"), artifacts.get("sides", ["stdout", "queue"]), strict=False))
-    for shot in artifacts.get("screenshots", []):
+    artifacts = case.artifacts or Artifacts()
+    adir = run_dir / "cases" / artifacts.dir
+    sides = dict(zip(("left", "right"), artifacts.sides, strict=False))
+    for shot in artifacts.screenshots:
         figs = []
-        for key in ("left", "right", "diff"):
-            name = shot.get(key)
+        for key, name in (("left", shot.left), ("right", shot.right), ("diff", shot.diff)):
             if name and (adir / name).is_file():
                 caption = _e(sides.get(key, "changed pixels in red"))
                 figs.append(
@@ -163,11 +162,10 @@ def _case_detail(case: dict[str, Any], run_dir: Path, repro: str) -> str:
                     f"<figcaption>{caption}</figcaption></figure>"
                 )
         parts.append(
-            f"<h3>Screenshot {_e(shot['label'])}</h3><p class=meta>{_e(shot.get('note', ''))}</p>"
+            f"<h3>Screenshot {_e(shot.label)}</h3><p class=meta>{_e(shot.note or '')}</p>"
             f'<div class="shots">{"".join(figs)}</div>'
         )
-    for key in ("left", "right"):
-        name = artifacts.get(f"{key}_events")
+    for key, name in (("left", artifacts.left_events), ("right", artifacts.right_events)):
         if name and (adir / name).is_file():
             parts.append(
                 f"<h3>{_e(sides.get(key, key))} events around the divergence</h3>"
@@ -177,13 +175,13 @@ def _case_detail(case: dict[str, Any], run_dir: Path, repro: str) -> str:
     statement = _shots_statement(case)
     if statement:
         parts.append(f"<p class=meta>{_e(statement)}</p>")
-    if case["verdict"] not in ("match", "ignored"):
+    if not case.passed:
         parts.append(f"<p class=meta>Reproduce: <code>{_e(repro)}</code></p>")
     parts.append("</details>")
     return "".join(parts)
 
 
-def _shards(report: dict[str, Any]) -> str:
+def _shards(report: StageReport) -> str:
     shards = report.get("shards") or []
     if not shards:
         return ""
@@ -198,19 +196,19 @@ def _shards(report: dict[str, Any]) -> str:
     )
 
 
-def render_html(report: dict[str, Any], run_dir: Path) -> str:
+def render_html(report: StageReport, run_dir: Path) -> str:
     t, gate, prov = report["totals"], report["gate"], report["provenance"]
-    tags = sorted({tag for c in report["cases"] for tag in c["tags"]})
+    tags = sorted({tag for c in report["cases"] for tag in c.tags})
     cards = "".join(
         f'<div class="card"><span class="badge {v}">{v}</span><b>{t[v]}</b></div>'
         for v in ("match", "ignored", "mismatch", "inconclusive")
     )
     rows = "".join(
-        f'<tr data-verdict="{_e(c["verdict"])}" data-tags="{_e(" ".join(c["tags"]))}" data-id="{_e(c["id"].lower())}">'
-        f'<td><a href="#case-{_e(c["id"])}">{_e(c["id"])}</a></td><td><span class="badge {_e(c["verdict"])}">{_e(c["verdict"])}</span></td>'
-        f"<td>{_e(c['tier'])}</td><td>{_e(', '.join(c['tags']))}</td><td class=num>{c['runs']['queue']['events']}</td>"
-        f"<td class=num>{c['timing']['audit_s']['stdout']:.2f}</td><td class=num>{c['timing']['audit_s']['queue']:.2f}</td>"
-        f"<td>{_e('; '.join(c['reasons'])[:200])}</td></tr>"
+        f'<tr data-verdict="{_e(c.verdict)}" data-tags="{_e(" ".join(c.tags))}" data-id="{_e(c.id.lower())}">'
+        f'<td><a href="#case-{_e(c.id)}">{_e(c.id)}</a></td><td><span class="badge {_e(c.verdict)}">{_e(c.verdict)}</span></td>'
+        f"<td>{_e(c.tier)}</td><td>{_e(', '.join(c.tags))}</td><td class=num>{c.runs.queue.events}</td>"
+        f"<td class=num>{c.timing.audit_s.stdout:.2f}</td><td class=num>{c.timing.audit_s.queue:.2f}</td>"
+        f"<td>{_e('; '.join(c.reasons)[:200])}</td></tr>"
         for c in report["cases"]
     )
     norm = "".join(
@@ -236,7 +234,7 @@ wall {report["timing"]["wall_s"]:.1f} s</div></header>
 <label>tag <select id="ft"><option value="">all</option>{"".join(f"<option>{_e(x)}</option>" for x in tags)}</select></label>
 <label>id <input id="fq" placeholder="filter by id"></label></div>
 <table><tr><th>case</th><th>verdict</th><th>tier</th><th>tags</th><th>events</th><th>stdout s</th><th>queue s</th><th>reasons</th></tr>{rows}</table>
-<h2>Details</h2>{"".join(_case_detail(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c["id"])) for c in report["cases"])}{_shards(report)}
+<h2>Details</h2>{"".join(_case_detail(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c.id)) for c in report["cases"])}{_shards(report)}
 <h2>Normalization rules applied</h2><ul>{norm}</ul>
 <p class="meta">Policy: {_e(json.dumps(report["policy"]))}</p>
 </main><script>{_JS}</script></body></html>

@@ -16,6 +16,7 @@ import yaml
 from harness.policy import load_policy
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.provenance import code_version
+from harness.report.result import StageReport
 from harness.report.writer import load_report
 from veritas.parent.console import visible
 from veritas.parent.mode import STAGES
@@ -67,7 +68,7 @@ def latest_run(report_dir: Path, stage: float | None = None, *, whole: bool = Fa
         return candidates[-1]
     for run in reversed(candidates):
         # A newer report that cannot be read is an error, never skipped for an older one.
-        if (load_report(run).get("scope") or {}).get("gating") is True:
+        if load_report(run)["scope"].get("gating") is True:
             return run
     newest = _peek(candidates[-1]).get("scope") or {}
     why = "; ".join(newest.get("not_gating") or []) or "unreadable report"
@@ -77,7 +78,7 @@ def latest_run(report_dir: Path, stage: float | None = None, *, whole: bool = Fa
     )
 
 
-def current_checkout_problems(report: dict[str, Any]) -> list[str]:
+def current_checkout_problems(report: StageReport) -> list[str]:
     """Why a report does not describe the current checkout (stale), if it doesn't.
 
     Stale means other code (source files or dependency versions) or another corpus: a commit
@@ -118,14 +119,13 @@ def review(args: argparse.Namespace) -> int:
         f"audits stdout {t['audits_per_mode']['stdout']} / queue {t['audits_per_mode']['queue']}"
     )
     for case in report["cases"]:  # the report lists failures first
-        if case["verdict"] in ("match", "ignored"):
+        if case.passed:
             continue
         print(
-            f"  {case['verdict'].upper():<12} {visible(case['id'])}: "
-            f"{visible('; '.join(case['reasons']))}"
+            f"  {case.verdict.upper():<12} {visible(case.id)}: {visible('; '.join(case.reasons))}"
         )
-        if case.get("first_difference_text"):
-            print("      " + visible(case["first_difference_text"].splitlines()[0]))
+        if case.first_difference_text:
+            print("      " + visible(case.first_difference_text.splitlines()[0]))
     # The gate as the current policy decides it, from the cases (never the recorded verdict).
     gate = evaluate_run(report, load_policy()[report["stage"]])
     problems = current_checkout_problems(report)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from harness.report.result import StageReport
 from veritas.parent.console import visible
 
 ICON = {"match": "✅", "ignored": "➖", "mismatch": "❌", "inconclusive": "⚠️"}
@@ -13,7 +12,7 @@ def _cell(text: str) -> str:
     return visible(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def render_summary(report: dict[str, Any]) -> str:
+def render_summary(report: StageReport) -> str:
     t, gate = report["totals"], report["gate"]
     lines = [
         f"## Veritas IPC stage {report['stage']:g} — gate {'passed ✅' if gate['passed'] else 'FAILED ❌'}",
@@ -32,9 +31,9 @@ def render_summary(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for c in report["cases"]:
-        note = "; ".join(c["reasons"])[:160]
+        note = "; ".join(c.reasons)[:160]
         lines.append(
-            f"| {_cell(c['id'])} | {ICON[c['verdict']]} {c['verdict']} | {c['runs']['queue']['events']} "
-            f"| {c['timing']['audit_s']['stdout']:.2f} | {c['timing']['audit_s']['queue']:.2f} | {_cell(note)} |"
+            f"| {_cell(c.id)} | {ICON[c.verdict]} {c.verdict} | {c.runs.queue.events} "
+            f"| {c.timing.audit_s.stdout:.2f} | {c.timing.audit_s.queue:.2f} | {_cell(note)} |"
         )
     return "\n".join(lines) + "\n"

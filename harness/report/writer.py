@@ -4,7 +4,7 @@ The controller writes it once, at the end of the run, into a temporary directory
 renamed into place, so a report directory is either complete or absent.
 
 Everything in a report that can be derived from its cases is derived here, by the functions
-that ``harness.reportcheck`` uses again when the report is read: the totals, whether the run
+that ``harness.report.check`` uses again when the report is read: the totals, whether the run
 can gate at all (``scope``) and the gate itself. A report therefore says of itself whether it
 is whole and clean: every case of the corpus ran (no ``-k``, ``-m``, ``--lf``, ``--deselect``,
 no missing shard) and no test-only setting was in the run's environment.
@@ -23,23 +23,24 @@ from typing import Any
 import yaml
 
 from harness.policy import load_policy
-from harness.report.gate import evaluate_run
+from harness.report.gate import decide_gate
 from harness.report.provenance import test_only_settings
+from harness.report.result import CaseResult, StageReport, report_to_dict
 from veritas.parent.console import visible
 
 SCHEMA_VERSION = 2
 VERDICT_ORDER = {"mismatch": 0, "inconclusive": 1, "ignored": 2, "match": 3}
 
 
-def totals(cases: list[dict[str, Any]]) -> dict[str, Any]:
+def totals(cases: list[CaseResult]) -> dict[str, Any]:
     counts = dict.fromkeys(VERDICT_ORDER, 0)
     for case in cases:
-        counts[case["verdict"]] += 1
+        counts[case.verdict] += 1
     audits = {
-        "stdout": sum(1 + len(c["runs"]["noise"]) for c in cases),
+        "stdout": sum(1 + len(c.runs.noise) for c in cases),
         "queue": len(cases),
     }
-    attested = sum(1 for c in cases if c["runs"]["queue"]["attested_transport"] == "queue")
+    attested = sum(1 for c in cases if c.runs.queue.attested_transport == "queue")
     return {"cases": len(cases), **counts, "audits_per_mode": audits, "queue_attested": attested}
 
 
@@ -51,12 +52,12 @@ def _listed(ids: Iterable[str], limit: int = 8) -> str:
 
 def scope(
     corpus_cases: Sequence[str],
-    cases: list[dict[str, Any]],
+    cases: list[CaseResult],
     environment: dict[str, str],
     shard: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Whether a run covers the whole corpus with no test-only setting, and if not, why."""
-    ran = [c["id"] for c in cases]
+    ran = [c.id for c in cases]
     missing = set(corpus_cases) - set(ran)
     unknown = set(ran) - set(corpus_cases)
     twice = {i for i in ran if ran.count(i) > 1}
@@ -91,54 +92,52 @@ def assemble(
     run_group: str,
     prov: dict[str, Any],
     corpus_cases: Sequence[str],
-    cases: list[dict[str, Any]],
+    cases: list[CaseResult],
     settings: dict[str, Any],
     timing: dict[str, Any],
     normalization: list[dict[str, Any]],
     created: str | None = None,
     shards: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> StageReport:
     """A whole report from its parts: every derived field computed from the cases."""
     policy = load_policy()[stage]
-    cases = sorted(cases, key=lambda c: (VERDICT_ORDER[c["verdict"]], c["id"]))
-    report: dict[str, Any] = {
+    cases = sorted(cases, key=lambda c: (VERDICT_ORDER[c.verdict], c.id))
+    run_scope = scope(
+        corpus_cases, cases, prov.get("environment") or {}, settings.get("shard") or None
+    )
+    run_totals = totals(cases)
+    return {
         "schema_version": SCHEMA_VERSION,
         "stage": stage,
         "run_id": run_id,
         "run_group": run_group,
         "created": created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "provenance": prov,
-        "scope": scope(
-            corpus_cases, cases, prov.get("environment") or {}, settings.get("shard") or None
-        ),
+        "scope": run_scope,
         "settings": settings,
         "policy": policy.to_dict(),
         "normalization": normalization,
-        "totals": totals(cases),
+        "totals": run_totals,
         "timing": timing,
         "shards": shards,
         "cases": cases,
+        "gate": decide_gate(run_totals, run_scope, cases, prov["code"], policy),
     }
-    report["gate"] = evaluate_run(report, policy)
-    return report
 
 
-def case_timing(cases: list[dict[str, Any]]) -> dict[str, Any]:
+def case_timing(cases: list[CaseResult]) -> dict[str, Any]:
     """The timing figures summed over cases (everything but wall time and memory)."""
     return {
         "audit_s": {
-            m: round(sum(c["timing"]["audit_s"][m] for c in cases), 3)
-            for m in ("stdout", "queue", "noise")
+            "stdout": round(sum(c.timing.audit_s.stdout for c in cases), 3),
+            "queue": round(sum(c.timing.audit_s.queue for c in cases), 3),
+            "noise": round(sum(c.timing.audit_s.noise for c in cases), 3),
         },
-        "digest_s": round(sum(c["timing"]["digest_s"] for c in cases), 4),
-        "compare_s": round(sum(c["timing"]["compare_s"] for c in cases), 4),
+        "digest_s": round(sum(c.timing.digest_s for c in cases), 4),
+        "compare_s": round(sum(c.timing.compare_s for c in cases), 4),
         "deepdiff_calls": {
-            "all": sum(c["timing"].get("deepdiff_calls", 0) for c in cases),
-            "on_match": sum(
-                c["timing"].get("deepdiff_calls", 0)
-                for c in cases
-                if c["verdict"] in ("match", "ignored")
-            ),
+            "all": sum(c.timing.deepdiff_calls for c in cases),
+            "on_match": sum(c.timing.deepdiff_calls for c in cases if c.passed),
         },
     }
 
@@ -171,12 +170,13 @@ class staging:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def write_files(directory: Path, report: dict[str, Any]) -> None:
+def write_files(directory: Path, report: StageReport) -> None:
     from harness.report.page import render_html
     from harness.report.summary import render_summary
 
     # PyYAML writes every character it cannot print (surrogates, controls) as an escape.
-    _write(directory / "report.yaml", yaml.safe_dump(report, sort_keys=False, allow_unicode=True))
+    data = report_to_dict(report)
+    _write(directory / "report.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     _write(directory / "summary.md", render_summary(report))
     _write(directory / "index.html", render_html(report, directory))
 
@@ -189,14 +189,14 @@ def _write(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def load_report(path: Path) -> StageReport:
     """Read and check a report.yaml (or a run directory); ReportError says what is wrong."""
     from harness.report.check import read_report
 
     return read_report(path)
 
 
-def terminal_lines(report: dict[str, Any], path: Path) -> list[str]:
+def terminal_lines(report: StageReport, path: Path) -> list[str]:
     t = report["totals"]
     gate = report["gate"]
     lines = [

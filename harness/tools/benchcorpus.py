@@ -37,7 +37,7 @@ def run_corpus(corpus: list[Path], workers: str, report_dir: Path) -> dict[str, 
     own_total = sum(own.values())
     verdicts: dict[str, int] = {}
     for case in report["cases"]:
-        verdicts[case["verdict"]] = verdicts.get(case["verdict"], 0) + 1
+        verdicts[case.verdict] = verdicts.get(case.verdict, 0) + 1
     return {
         "cases": len(report["cases"]),
         "verdicts": verdicts,

@@ -28,31 +28,27 @@ from harness.corpus.cases import Case, Corpus, load_corpus
 from harness.corpus.siteserver import serve_sites
 from veritas.diff.observation import Observation, observe
 from veritas.diff.verdict import judge
+from veritas.parent.collect import audit_timeout_for, collect
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import Mode
 from veritas.parent.runner import AuditRunner
-from veritas.protocol.event import ProgressEvent
 
 
 async def _audit(
     case: Case, url: str, mode: Mode, env: Mapping[str, str], metrics: MetricsStore | None
 ) -> Observation:
-    events: list[ProgressEvent] = []
-
-    async def send(event: ProgressEvent) -> None:
-        events.append(event)
-
     runner = AuditRunner(
         url,
         tier=case.tier,
         mode=mode,
-        timeout=max(120.0, case.timeout * 3 + 60.0),
+        timeout=audit_timeout_for(case.timeout),
         audit_id=case.id,
         request_timeout=case.timeout,
         env=env,
         metrics=metrics,
     )
-    return observe(await runner.run(send), events)
+    audit = await collect(runner)
+    return observe(audit.outcome, audit.events)
 
 
 def _check(case: Case, k: int, control: Observation, cut: Observation) -> dict[str, Any]:

@@ -29,16 +29,16 @@ def run_flakes(
         run = validate(stage, workers, corpus, out_dir / f"run-{i:02d}")
         cases = run.report["cases"]
         walls.append(round(run.wall_s, 1))
-        counts = Counter(c["verdict"] for c in cases)
+        counts = Counter(c.verdict for c in cases)
         verdicts.update(counts)
         for case in cases:
-            if case["verdict"] not in ("match", "ignored"):
+            if not case.passed:
                 non_match.append(
                     {
                         "run": i,
-                        "case": case["id"],
-                        "verdict": case["verdict"],
-                        "reasons": case["reasons"][:2],
+                        "case": case.id,
+                        "verdict": case.verdict,
+                        "reasons": case.reasons[:2],
                     }
                 )
         print(

@@ -72,7 +72,7 @@ def case_for_fault(fault: str, selected: Case, corpus: Corpus) -> Case:
 def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> dict[str, Any]:
     corpus = load_corpus([corpus_dir])
     selected = corpus.by_id(case_id)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with serve_sites(list(corpus.sites_dirs)) as server, tempfile.TemporaryDirectory() as tmp:
         for fault, expected, accepted in FAULTS:
             case = case_for_fault(fault, selected, corpus)
@@ -89,9 +89,9 @@ def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> 
                     "fault": fault,
                     "case": case.id,
                     "expected": expected,
-                    "observed": result["verdict"],
-                    "ok": result["verdict"] in accepted,
-                    "reasons": result["reasons"][:2],
+                    "observed": result.verdict,
+                    "ok": result.verdict in accepted,
+                    "reasons": result.reasons[:2],
                 }
             )
     detect = [r for r in rows if r["expected"] == "detect"]

@@ -11,8 +11,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from harness.report.result import StageReport
 from harness.report.writer import load_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class SubRun:
-    report: dict[str, Any]
+    report: StageReport
     wall_s: float
     exit_code: int
 

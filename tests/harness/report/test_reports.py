@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,14 @@ from harness.report import runs as report_runs
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.page import render_html
 from harness.report.provenance import code_version
+from harness.report.result import CaseResult, StageReport, TransportRun, report_to_dict
 from harness.report.writer import assemble, load_report, scope, staging, write_files
 from harness.rollout import ledger as ledger_cli
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
 
-def case(
-    cid: str, verdict: str = "match", transport: str = "queue", **extra: Any
-) -> dict[str, Any]:
+def case(cid: str, verdict: str = "match", transport: str = "queue", **extra: Any) -> CaseResult:
     run = {
         "state": "completed",
         "attested_transport": transport,
@@ -42,31 +42,33 @@ def case(
         "attested_transport": "stdout",
         "events_by_transport": {"queue": 0, "stdout": 10},
     }
-    return {
-        "id": cid,
-        "tier": "quick_scan",
-        "tags": ["t"],
-        "url": f"http://127.0.0.1/{cid}",
-        "verdict": verdict,
-        "reasons": [] if verdict == "match" else [HOSTILE],
-        "first_difference": None,
-        "first_difference_text": None,
-        "runs": {"stdout": stdout_run, "queue": run, "noise": [stdout_run]},
-        "screenshots": {"stdout": {}, "queue": {}},
-        "digests": {"stdout": "d1", "queue": "d1" if verdict == "match" else "d2"},
-        "normalization": {},
-        "timing": {
-            "audit_s": {"stdout": 0.5, "queue": 0.5, "noise": 0.5},
-            "digest_s": 0.0,
-            "compare_s": 0.0,
-            "wall_s": 1.0,
-        },
-        **extra,
-    }
+    return CaseResult.from_dict(
+        {
+            "id": cid,
+            "tier": "quick_scan",
+            "tags": ["t"],
+            "url": f"http://127.0.0.1/{cid}",
+            "verdict": verdict,
+            "reasons": [] if verdict == "match" else [HOSTILE],
+            "first_difference": None,
+            "first_difference_text": None,
+            "runs": {"stdout": stdout_run, "queue": run, "noise": [stdout_run]},
+            "screenshots": {"stdout": {}, "queue": {}},
+            "digests": {"stdout": "d1", "queue": "d1" if verdict == "match" else "d2"},
+            "normalization": {},
+            "timing": {
+                "audit_s": {"stdout": 0.5, "queue": 0.5, "noise": 0.5},
+                "digest_s": 0.0,
+                "compare_s": 0.0,
+                "wall_s": 1.0,
+            },
+            **extra,
+        }
+    )
 
 
 def report(
-    cases: list[dict[str, Any]],
+    cases: list[CaseResult],
     stage: float = 0.1,
     dirty: bool = False,
     commit: str | None = "abc",
@@ -75,7 +77,7 @@ def report(
     shard: list[int] | None = None,
     run_id: str = "20260101T000000000Z-1",
     run_group: str = "g1",
-) -> dict[str, Any]:
+) -> StageReport:
     """A whole report, built the way the plugin builds one."""
     return assemble(
         stage=stage,
@@ -91,7 +93,7 @@ def report(
             "argv": ["harness/"],
             "environment": environment or {},
         },
-        corpus_cases=corpus if corpus is not None else [c["id"] for c in cases],
+        corpus_cases=corpus if corpus is not None else [c.id for c in cases],
         cases=cases,
         settings={"noise_runs": 1, "audit_timeout": None, "shard": shard},
         timing={"wall_s": 1.0},
@@ -118,7 +120,7 @@ def test_a_clean_run_passes_the_gate() -> None:
     ],
 )
 def test_each_gate_rule_fails_alone(
-    cases: list[dict[str, Any]], kwargs: dict[str, Any], fragment: str
+    cases: list[CaseResult], kwargs: dict[str, Any], fragment: str
 ) -> None:
     gate = report(cases, **kwargs)["gate"]
     assert not gate["passed"]
@@ -133,7 +135,9 @@ def test_a_failover_case_need_not_be_attested() -> None:
 def test_schema_round_trip_and_hostile_strings_are_escaped(tmp_path: Path) -> None:
     r = report([*GOOD, case(HOSTILE, "mismatch")])
     write_files(tmp_path, r)
-    assert load_report(tmp_path) == yaml.safe_load(yaml.safe_dump(r))
+    assert report_to_dict(load_report(tmp_path)) == yaml.safe_load(
+        yaml.safe_dump(report_to_dict(r), sort_keys=False)
+    )
     page = (tmp_path / "index.html").read_text()
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
@@ -142,7 +146,11 @@ def test_schema_round_trip_and_hostile_strings_are_escaped(tmp_path: Path) -> No
 
 def test_the_page_shows_which_transport_delivered_which_events(tmp_path: Path) -> None:
     fo = case("fo", transport="mixed", failover=True)
-    fo["runs"]["queue"]["transport_runs"] = [["queue", 0, 50], ["stdout", 50, 69]]
+    queue = dataclasses.replace(
+        fo.runs.queue,
+        transport_runs=[TransportRun("queue", 0, 50), TransportRun("stdout", 50, 69)],
+    )
+    fo = dataclasses.replace(fo, runs=dataclasses.replace(fo.runs, queue=queue))
     page = render_html(report([*GOOD, fo]), tmp_path)
     assert "queue 0–49 · stdout 50–118" in page
 
@@ -170,7 +178,7 @@ def test_policy_file_is_validated(tmp_path: Path) -> None:
         load_policy(bad)
 
 
-def _store(tmp_path: Path, r: dict[str, Any]) -> Path:
+def _store(tmp_path: Path, r: StageReport) -> Path:
     run: Path = tmp_path / f"stage-{r['stage']:g}" / str(r["run_id"])
     run.mkdir(parents=True)
     write_files(run, r)
@@ -231,9 +239,9 @@ def test_advance_records_the_report_it_advanced_on_and_refuses_to_repeat(
     assert len(yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]) == 1
 
 
-def _shards(tmp_path: Path) -> tuple[list[Path], dict[str, Any]]:
+def _shards(tmp_path: Path) -> tuple[list[Path], StageReport]:
     cases = [*GOOD, case("x", "mismatch")]
-    ids = [c["id"] for c in cases]
+    ids = [c.id for c in cases]
     a = report(cases[:5], corpus=ids, shard=[1, 2], run_id="20260101T000000000Z-1")
     b = report(cases[5:], corpus=ids, shard=[2, 2], run_id="20260101T000000001Z-2")
     return [_store(tmp_path, a), _store(tmp_path, b)], report(cases)
@@ -247,13 +255,11 @@ def test_a_shard_alone_does_not_gate_and_merging_every_shard_does(tmp_path: Path
     assert harness_main(["--report-dir", str(tmp_path), "merge", *map(str, runs)]) == 0
     merged_dir = tmp_path / "stage-0.1" / "20260101T000000001Z-2-merged"
     merged = load_report(merged_dir)
-    assert {c["id"]: c["verdict"] for c in merged["cases"]} == {
-        c["id"]: c["verdict"] for c in whole["cases"]
-    }
+    assert {c.id: c.verdict for c in merged["cases"]} == {c.id: c.verdict for c in whole["cases"]}
     assert merged["totals"] == whole["totals"] and merged["gate"] == whole["gate"]
     assert merged["scope"]["gating"]
     assert merged["provenance"]["argv"][0] == "merge"
-    assert [s["shard"] for s in merged["shards"]] == [[1, 2], [2, 2]]
+    assert [s["shard"] for s in merged.get("shards") or []] == [[1, 2], [2, 2]]
     # review and gate take the merged run, not the newest shard.
     assert report_runs.latest_run(tmp_path, 0.1) == merged_dir
     assert report_runs.latest_run(tmp_path, 0.1, whole=True) == merged_dir
@@ -276,11 +282,11 @@ def test_merge_refuses_what_is_not_one_whole_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Any, fragment: str
 ) -> None:
     cases = [*GOOD, case("x", "mismatch")]
-    ids = [c["id"] for c in cases]
+    ids = [c.id for c in cases]
     a = report(cases[:5], corpus=ids, shard=[1, 2])
     b = report(cases[5:], corpus=ids, shard=[2, 2], run_id="20260101T000000001Z-2")
     change(b)
-    b.update(scope=scope(ids, b["cases"], {}, b["scope"]["shard"]))
+    b["scope"] = scope(ids, b["cases"], {}, b["scope"]["shard"])
     b["gate"] = evaluate_run(b, load_policy()[b["stage"]])
     b["policy"] = load_policy()[b["stage"]].to_dict()
     runs = [_store(tmp_path, a), _store(tmp_path, b)]
@@ -290,7 +296,7 @@ def test_merge_refuses_what_is_not_one_whole_run(
 
 
 def test_a_subset_or_a_test_only_setting_cannot_gate() -> None:
-    subset = report(GOOD[:10], corpus=[c["id"] for c in GOOD] + ["more"])
+    subset = report(GOOD[:10], corpus=[c.id for c in GOOD] + ["more"])
     assert not subset["gate"]["passed"]
     assert "ran 10 of the corpus's 11 cases" in subset["gate"]["reasons"][0]
     faulty = report(GOOD, environment={"VERITAS_IPC_FAULT": "delay@50"})
@@ -393,8 +399,9 @@ def test_a_mismatch_of_hostile_strings_is_written_and_read_back(tmp_path: Path) 
     with staging(run) as tmp:
         write_files(tmp, r)
     back = load_report(run)
-    (got,) = [c for c in back["cases"] if c["verdict"] == "mismatch"]
-    assert got["id"] == hostile and got["first_difference"]["paths"][0]["left"] == hostile
+    (got,) = [c for c in back["cases"] if c.verdict == "mismatch"]
+    assert got.first_difference is not None
+    assert got.id == hostile and got.first_difference.paths[0]["left"] == hostile
     page = (run / "index.html").read_text(encoding="utf-8")
     summary = (run / "summary.md").read_text(encoding="utf-8")
     for text in (page, summary):

@@ -115,7 +115,7 @@ def test_fields_are_defined_once_and_every_form_follows_them() -> None:
 
     from veritas.protocol.event import FIELDS
 
-    assert FIELDS == tuple(f.name for f in dataclasses.fields(ProgressEvent))
+    assert tuple(f.name for f in dataclasses.fields(ProgressEvent)) == FIELDS
     event = _event(detail="d", summary={"k": 1}, data=b"x")
     assert tuple(event.as_dict()) == FIELDS
     assert event.as_tuple() == tuple(getattr(event, name) for name in FIELDS)
