@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from veritas.parent.collect import collect
 from veritas.parent.console import progress_line, summary_text
 from veritas.parent.envcheck import check_environment
 from veritas.parent.metrics import MetricsStore
@@ -95,10 +96,8 @@ async def _audit_once(
     store: MetricsStore,
     audit_id: str | None = None,
 ) -> tuple[AuditOutcome, list[ProgressEvent]]:
-    events: list[ProgressEvent] = []
 
-    async def send(event: ProgressEvent) -> None:
-        events.append(event)
+    def show(event: ProgressEvent) -> None:
         if out is not None:
             out.write("\r" + progress_line(event, mode))
             out.flush()
@@ -106,10 +105,10 @@ async def _audit_once(
     runner = AuditRunner(
         args.url, tier=args.tier, mode=mode, timeout=args.timeout, metrics=store, audit_id=audit_id
     )
-    outcome = await runner.run(send)
+    audit = await collect(runner, show)
     if out is not None:
         out.write("\n")
-    return outcome, events
+    return audit.outcome, audit.events
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
