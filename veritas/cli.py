@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
 from veritas.parent.collect import collect
 from veritas.parent.console import progress_line, summary_text
+from veritas.parent.engine import resolve_engine
 from veritas.parent.envcheck import check_environment
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import ConfigError, Mode, parse_rollout, select_mode
@@ -70,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--timeout", type=_seconds, default=300.0, help="seconds (default 300)")
     audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     audit.add_argument(
+        "--engine",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help=f"the audit engine (default: ${ENGINE_ENV}, else {BUNDLED_ENGINE})",
+    )
+    audit.add_argument(
         "-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (IPC detail)"
     )
     rollout = sub.add_parser("rollout", help="rollout figures from the metrics store")
@@ -103,7 +111,13 @@ async def _audit_once(
             out.flush()
 
     runner = AuditRunner(
-        args.url, tier=args.tier, mode=mode, timeout=args.timeout, metrics=store, audit_id=audit_id
+        args.url,
+        tier=args.tier,
+        mode=mode,
+        timeout=args.timeout,
+        metrics=store,
+        audit_id=audit_id,
+        engine=args.engine,
     )
     audit = await collect(runner, show)
     if out is not None:
@@ -201,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "audit":
             check_environment()
+            args.engine, _ = resolve_engine(args.engine)
             return _cmd_audit(args)
         return _cmd_rollout_status(args)
     except ConfigError as exc:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,47 @@ def test_json_state_of_a_real_audit_validates_against_the_schema() -> None:
     assert out["ipc"]["events_by_transport"]["stdout"] == 0
     schema = json.loads((root / "veritas/state_schema.json").read_text())
     assert [e.message for e in Draft202012Validator(schema).iter_errors(out["state"])] == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "flag, env_value, first_words",
+    [
+        (
+            "toyengines:missing",
+            None,
+            "veritas: error: --engine: engine 'toyengines:missing': module",
+        ),
+        (
+            None,
+            "toyengines:two_arguments",
+            "veritas: error: VERITAS_ENGINE: engine 'toyengines:two_",
+        ),
+        ("no.such.pkg:audit", None, "veritas: error: --engine: engine 'no.such.pkg:audit': module"),
+    ],
+)
+def test_a_bad_engine_is_exit_2_with_one_line_before_any_audit(
+    flag: str | None, env_value: str | None, first_words: str
+) -> None:
+    env = {"PYTHONPATH": str(ROOT / "tests" / "engines")}
+    if env_value:
+        env["VERITAS_ENGINE"] = env_value
+    done = veritas("audit", "http://127.0.0.1:9/", *(["--engine", flag] if flag else []), env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(first_words) and done.stderr.count("\n") == 1
+
+
+def test_the_example_engine_validates_from_the_command_line(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<title>Caf\u00e9 \U0001f600</title><form action='http://x/'></form>")
+    env = {"PYTHONPATH": str(ROOT / "examples" / "engines")}
+    done = veritas(
+        "audit", page.as_uri(), "--engine", "sitecheck:audit", "--validate-ipc", "--json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["verdict"] == "match"
+    assert result["queue"]["events_by_transport"] == {"queue": 12, "stdout": 0}
+    assert result["stdout"]["events_by_transport"] == {"queue": 0, "stdout": 12}

@@ -21,7 +21,7 @@ import threading
 from typing import Any, BinaryIO
 
 from veritas.child.queue_sender import QueueFailure, QueueSender
-from veritas.protocol.event import ProgressEvent, validate_event
+from veritas.protocol.event import ProgressEvent, check_order, validate_event
 from veritas.protocol.stdout_wire import encode_control, encode_line
 
 
@@ -85,6 +85,7 @@ class Emitter:
                 data=data,
             )
             validate_event(event)
+            check_order(self.last_type, type)
             self._send(event)
             self._seq += 1
             self.last_type = type

@@ -1,6 +1,7 @@
 """The audit child process (internal; started by ``AuditRunner``, not by people).
 
     python -m veritas.child URL --tier TIER --audit-id ID [--ipc stdout|queue]
+                            [--request-timeout S] [--engine MODULE:FUNCTION]
 
 With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
 ``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S}``.
@@ -19,12 +20,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
 
 from veritas.child.emitter import Emitter, claim_stdout
+from veritas.child.engines import BUNDLED_ENGINE, SYNTHETIC, run_engine
 from veritas.child.faults import Fault, FaultInjector, FaultSpecError, fault_from_env
 from veritas.child.queue_sender import QueueFailure, QueueSender
+from veritas.protocol.event import TERMINAL_TYPES
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -34,6 +36,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--audit-id", required=True)
     parser.add_argument("--ipc", choices=("stdout", "queue"), default="stdout")
     parser.add_argument("--request-timeout", type=float, default=None)
+    parser.add_argument("--engine", default=BUNDLED_ENGINE, metavar="MODULE:FUNCTION")
     return parser.parse_args(argv)
 
 
@@ -63,28 +66,15 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
         raise QueueFailure(f"handshake: {type(exc).__name__}: {exc}") from None
 
 
-#: What runs a ``synthetic:`` stream, and the bundled engine. Named, not imported: the child's
-#: own modules depend on nothing but the standard library and the protocol.
-SYNTHETIC = "veritas.engine.synthetic:run_synthetic"
-BUNDLED_ENGINE = "veritas.engine:run_audit"
-
-
-def load_callable(spec: str) -> Callable[..., Any]:
-    """The callable that ``package.module:function`` names."""
-    module, _, name = spec.partition(":")
-    return cast("Callable[..., Any]", getattr(importlib.import_module(module), name))
-
-
-def run_target(url: str, tier: str, emitter: Emitter, request_timeout: float | None) -> None:
-    """Run what *url* names: a ``synthetic:`` stream, or a real audit."""
+def run_target(
+    url: str, tier: str, engine: str, emitter: Emitter, request_timeout: float | None
+) -> None:
+    """Run what *url* names: a ``synthetic:`` stream, or an audit by *engine*."""
     if url.startswith("synthetic:"):
-        load_callable(SYNTHETIC)(url, emitter)
+        module, _, name = SYNTHETIC.partition(":")
+        getattr(importlib.import_module(module), name)(url, emitter)
         return
-    run_audit = load_callable(BUNDLED_ENGINE)
-    if request_timeout is None:
-        run_audit(url, tier, emitter)
-    else:
-        run_audit(url, tier, emitter, request_timeout=request_timeout)
+    run_engine(engine, url, tier, emitter.emit, request_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,18 +102,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         emitter.fail_over(failover)
     code = 0
     try:
-        run_target(args.url, args.tier, emitter, args.request_timeout)
+        run_target(args.url, args.tier, args.engine, emitter, args.request_timeout)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        emitter.emit(
-            "audit_error",
-            "complete",
-            pct=100.0,
-            detail=f"internal error: {type(exc).__name__}: {exc}",
-            summary={"error": {"kind": "internal", "type": type(exc).__name__}},
-        )
         code = 3
+        _end_with_error(emitter, f"internal error: {type(exc).__name__}: {exc}", type(exc).__name__)
+    else:
+        if emitter.last_type not in TERMINAL_TYPES:
+            code = 3
+            _end_with_error(
+                emitter,
+                f"internal error: engine {args.engine} returned without audit_complete or "
+                "audit_error",
+                "EngineProtocolError",
+            )
     emitter.close()
     if code == 0 and emitter.last_type == "audit_error":
         code = 1
     return code
+
+
+def _end_with_error(emitter: Emitter, detail: str, error_type: str) -> None:
+    """End the audit with ``audit_error`` (kind ``internal``) where the protocol still allows
+    one: after an ``audit_start`` (emitted here if the engine never got that far), before any
+    end. An audit that already ended keeps its end; the exit code tells."""
+    if emitter.last_type in TERMINAL_TYPES:
+        return
+    if emitter.last_type is None:
+        emitter.emit("audit_start", "init", detail="audit started")
+    emitter.emit(
+        "audit_error",
+        "complete",
+        pct=100.0,
+        detail=detail,
+        summary={"error": {"kind": "internal", "type": error_type}},
+    )

@@ -1,7 +1,8 @@
 """The Veritas audit engine: real, deterministic, rule-based audits in five phases.
 
-``run_audit(url, tier, sink)`` is the whole public interface; see ``audit.py`` for the event
-order and ``veritas/state_schema.json`` for the final state.
+``run_audit(url, tier, emit)`` is the whole public interface, the one every engine has (see
+``veritas.child.engines``); ``audit.py`` gives the event order and
+``veritas/state_schema.json`` the final state.
 """
 
 from veritas.engine.audit import run_audit

@@ -1,4 +1,4 @@
-"""``run_audit``: the five phases, in order, reported through an ``EventSink``.
+"""``run_audit``: the five phases, in order, reported through an ``emit`` callable.
 
 Event order (every audit): ``audit_start`` (init); per phase ``phase_start``, its ``log``,
 ``finding`` and ``screenshot`` events, then ``phase_complete`` or ``phase_error``; finally one
@@ -25,7 +25,7 @@ from veritas.engine.fetch import MAX_BYTES, FetchError, check_url
 from veritas.engine.findings import Finding, dedupe
 from veritas.engine.scout import Crawl, Page, load_page, page_record, scout_findings
 from veritas.pixels import pixel_digest
-from veritas.protocol.event import TIERS, EventSink
+from veritas.protocol.event import TIERS, Emit
 
 PAGE_BUDGET: Final = {"quick_scan": 1, "standard_audit": 5, "deep_forensic": 10}
 STATE_VERSION: Final = 1
@@ -45,10 +45,10 @@ class AuditFailed(Exception):
 
 
 class _Audit:
-    def __init__(self, url: str, tier: str, sink: EventSink, timeout: float) -> None:
+    def __init__(self, url: str, tier: str, emit: Emit, timeout: float) -> None:
         self.url = url
         self.tier = tier
-        self.sink = sink
+        self.emit = emit
         self.timeout = timeout
         self.findings: list[dict[str, Any]] = []
         self.pages: list[Page] = []
@@ -59,7 +59,7 @@ class _Audit:
         return round(_PHASE_PCT[phase] + _PHASE_SPAN[phase] * min(max(fraction, 0.0), 1.0), 1)
 
     def log(self, phase: str, step: str, detail: str, fraction: float, **summary: Any) -> None:
-        self.sink.emit(
+        self.emit(
             "log", phase, step=step, pct=self.pct(phase, fraction), detail=detail, summary=summary
         )
 
@@ -69,7 +69,7 @@ class _Audit:
             record = finding.to_json(f"F{len(self.findings) + 1:04d}")
             self.findings.append(record)
             out.append(record)
-            self.sink.emit(
+            self.emit(
                 "finding",
                 phase,
                 step=finding.type,
@@ -212,7 +212,7 @@ class _Audit:
             "digest": digest,
             "pixel_digest": digest,
         }
-        self.sink.emit(
+        self.emit(
             "screenshot",
             "vision",
             step=label,
@@ -257,11 +257,11 @@ def _severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 10.0) -> None:
-    """Audit *url* at *tier*, emitting every event through *sink*; never raises for bad input."""
+def run_audit(url: str, tier: str, emit: Emit, *, request_timeout: float = 10.0) -> None:
+    """Audit *url* at *tier*, reporting every event through *emit*; never raises for bad input."""
     url_text = url if isinstance(url, str) else repr(url)
     tier_text = tier if isinstance(tier, str) else repr(tier)
-    sink.emit(
+    emit(
         "audit_start",
         "init",
         step="start",
@@ -269,7 +269,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
         detail=f"auditing {url_text} ({tier_text})",
         summary={"url": url_text, "tier": tier_text, "state_version": STATE_VERSION},
     )
-    audit = _Audit(url_text, tier_text, sink, request_timeout)
+    audit = _Audit(url_text, tier_text, emit, request_timeout)
     phase = "init"
     try:
         if tier_text not in TIERS:
@@ -292,7 +292,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
             ("graph", audit.graph),
             ("judge", audit.judge),
         ):
-            sink.emit(
+            emit(
                 "phase_start",
                 phase,
                 step=phase,
@@ -309,7 +309,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
                         phase, "internal_error", f"{phase} failed: {type(exc).__name__}: {exc}"
                     ) from exc
             except AuditFailed as exc:
-                sink.emit(
+                emit(
                     "phase_error",
                     phase,
                     step=exc.kind,
@@ -318,7 +318,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
                     summary={"error": {"kind": exc.kind, "message": exc.message}},
                 )
                 raise
-            sink.emit(
+            emit(
                 "phase_complete",
                 phase,
                 step=phase,
@@ -327,7 +327,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
                 summary=summaries[phase],
             )
     except AuditFailed as exc:
-        sink.emit(
+        emit(
             "audit_error",
             exc.phase,
             step=exc.kind,
@@ -342,7 +342,7 @@ def run_audit(url: str, tier: str, sink: EventSink, *, request_timeout: float = 
         return
     state = final_state(audit, summaries)
     verdict = state["verdict"]
-    sink.emit(
+    emit(
         "audit_complete",
         "complete",
         step="complete",

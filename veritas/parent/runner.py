@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from veritas.child.engines import BUNDLED_ENGINE
 from veritas.parent.merge import SeqMerger
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import Mode
@@ -46,6 +47,12 @@ _CHUNK = 1 << 18
 _STDERR_TAIL = 40
 STDERR_GRACE = 1.0  # seconds to wait for the end of stderr after the child has exited
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def child_pythonpath(env: Mapping[str, str]) -> str:
+    """The child's ``PYTHONPATH``: this veritas first, then *env*'s own (where another
+    engine may live)."""
+    return os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
 
 
 async def exit_of(proc: asyncio.subprocess.Process) -> int:
@@ -72,6 +79,7 @@ class AuditRunner:
         python: str = sys.executable,
         metrics: MetricsStore | None = None,
         request_timeout: float | None = None,
+        engine: str = BUNDLED_ENGINE,
     ) -> None:
         if mode not in ("queue", "stdout"):
             raise ValueError(f"AuditRunner mode {mode!r} unknown; accepted: queue, stdout")
@@ -88,6 +96,8 @@ class AuditRunner:
         self.python = python
         self.metrics = metrics
         self.request_timeout = request_timeout
+        #: ``package.module:function``; checked beforehand (``veritas.parent.engine``).
+        self.engine = engine
 
     def __repr__(self) -> str:
         return f"<AuditRunner {self.audit_id} {self.mode} {self.url!r}>"
@@ -142,8 +152,10 @@ class _Run:
         ]
         if self.r.request_timeout is not None:
             argv += ["--request-timeout", str(self.r.request_timeout)]
+        if self.r.engine != BUNDLED_ENGINE:
+            argv += ["--engine", self.r.engine]
         env = dict(self.r.env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = child_pythonpath(env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # The child's temporary files (Chromium's profile among them) go in a directory this
         # process owns and removes, so a killed child leaves nothing behind.

@@ -8,6 +8,7 @@ child-side emitter stays importable on its own. Its two wire forms live beside i
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -28,7 +29,10 @@ EVENT_TYPES: Final = frozenset(
         "audit_error",
     }
 )
+#: The bundled engine's phases. Another engine names its own (``PHASE_PATTERN``).
 PHASES: Final = frozenset({"init", "scout", "security", "vision", "graph", "judge", "complete"})
+#: What a phase identifier may be, for any engine.
+PHASE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
 #: Types after which the child emits nothing more.
 TERMINAL_TYPES: Final = frozenset({"audit_complete", "audit_error"})
 
@@ -129,6 +133,22 @@ class EventSink(Protocol):
     ) -> ProgressEvent: ...
 
 
+class Emit(Protocol):
+    """What an engine is given to report progress: ``emit(type, phase, …)``, one event a call."""
+
+    def __call__(
+        self,
+        type: str,
+        phase: str,
+        *,
+        step: str = "",
+        pct: float = 0.0,
+        detail: str = "",
+        summary: dict[str, Any] | None = None,
+        data: bytes | None = None,
+    ) -> object: ...
+
+
 class EventError(ValueError):
     """An event that breaks the protocol (bad type, phase or non-JSON summary)."""
 
@@ -165,8 +185,11 @@ def validate_event(event: ProgressEvent) -> None:
     """Raise EventError if *event* is not a well-formed protocol event."""
     if event.type not in EVENT_TYPES:
         raise EventError(f"event type {event.type!r} unknown; accepted: {sorted(EVENT_TYPES)}")
-    if event.phase not in PHASES:
-        raise EventError(f"event phase {event.phase!r} unknown; accepted: {sorted(PHASES)}")
+    if not isinstance(event.phase, str) or not PHASE_PATTERN.fullmatch(event.phase):
+        raise EventError(
+            f"event phase {event.phase!r} is not a phase identifier; accepted: "
+            "[a-z][a-z0-9_]* (the bundled engine's: " + ", ".join(sorted(PHASES)) + ")"
+        )
     if not isinstance(event.pct, (int, float)) or not 0 <= event.pct <= 100:
         raise EventError(f"event pct {event.pct!r} out of range; accepted: 0 to 100")
     if event.data is not None and not isinstance(event.data, bytes):
@@ -174,3 +197,18 @@ def validate_event(event: ProgressEvent) -> None:
     if not isinstance(event.summary, dict):
         raise EventError(f"event summary is {type(event.summary).__name__}, expected dict")
     check_json_value(event.summary)
+
+
+def check_order(last_type: str | None, event_type: str) -> None:
+    """Raise EventError unless an event of *event_type* may follow one of *last_type* (None:
+    it would be the first): an audit begins with ``audit_start`` and ends with one
+    ``audit_complete`` or ``audit_error``, after which nothing follows."""
+    if last_type is None:
+        if event_type != "audit_start":
+            raise EventError(f"first event is {event_type!r}; an audit begins with 'audit_start'")
+    elif last_type in TERMINAL_TYPES:
+        raise EventError(
+            f"event {event_type!r} after {last_type!r}; nothing follows an audit's end"
+        )
+    elif event_type == "audit_start":
+        raise EventError("a second 'audit_start'; an audit begins once")

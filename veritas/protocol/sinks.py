@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from veritas.protocol.event import ProgressEvent, validate_event
+from veritas.protocol.event import ProgressEvent, check_order, validate_event
 
 
 @dataclass
@@ -40,5 +40,6 @@ class ListSink:
             data=data,
         )
         validate_event(event)
+        check_order(self.events[-1].type if self.events else None, type)
         self.events.append(event)
         return event

@@ -31,7 +31,7 @@ def test_case_meets_its_expectations(
 ) -> None:
     monkeypatch.setenv("VERITAS_RENDERER", "pillow")
     sink = ListSink()
-    run_audit(case.target_url(server), case.tier, sink, request_timeout=case.timeout)
+    run_audit(case.target_url(server), case.tier, sink.emit, request_timeout=case.timeout)
     assert check_expectations(case, sink.events) == []
 
 

@@ -129,5 +129,5 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
 def audit(url: str, tier: str = "quick_scan", timeout: float = 5.0) -> Collector:
     sink = Collector()
-    run_audit(url, tier, sink, request_timeout=timeout)
+    run_audit(url, tier, sink.emit, request_timeout=timeout)
     return sink

@@ -52,7 +52,7 @@ def test_unknown_tier() -> None:
     sink = Collector()
     from veritas.engine import run_audit
 
-    run_audit("http://127.0.0.1:1/", "ultra", sink)
+    run_audit("http://127.0.0.1:1/", "ultra", sink.emit)
     assert_audit_error(sink, "unknown_tier", "init")
     assert "quick_scan" in sink.last.detail
 
