@@ -29,6 +29,7 @@ from typing import Any
 from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
 from harness.policy import PolicyError
 from harness.report.gate import ReportError
+from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
 from veritas.parent.mode import ConfigError, parse_stage
 
 
@@ -51,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--to", type=_stage, required=True)
     advance = sub.add_parser("advance", help="record an advance in the rollout ledger")
     advance.add_argument("--to", type=_stage, required=True)
+    for command in (review, gate, advance):
+        command.add_argument(
+            "--engine",
+            default=None,
+            metavar="MODULE:FUNCTION",
+            help="the engine the rollout runs; a report made with another is stale "
+            f"(default: ${ENGINE_ENV}, else {BUNDLED_ENGINE})",
+        )
     merge = sub.add_parser("merge", help="merge shard runs into one report")
     merge.add_argument("runs", nargs="+", type=Path)
     nightly = sub.add_parser("nightly", help="validate the current stage with xdist")

@@ -33,6 +33,7 @@ from harness.report.result import (
     ScreenshotDigests,
     TransportRun,
 )
+from veritas.child.engines import BUNDLED_ENGINE
 from veritas.diff import compare
 from veritas.diff.normalize import Normalizer
 from veritas.diff.observation import Observation, observe
@@ -51,6 +52,7 @@ class RunSettings:
     noise_runs: int = 1
     audit_timeout: float | None = None
     env: Mapping[str, str] | None = None
+    engine: str = BUNDLED_ENGINE
 
 
 def safe_name(text: str, limit: int = 60) -> str:
@@ -71,6 +73,7 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
         audit_id=case.id,  # one id for every run of the case: the streams must be identical
         request_timeout=case.timeout,
         env=env,
+        engine=settings.engine,
     )
     audit = await collect(runner)
     return observe(audit.outcome, audit.events)

@@ -65,7 +65,9 @@ class CaseItem(pytest.Item):
         state: HarnessState = self.config.stash[STATE]
         url = self.case.target_url(state.server()) if self.case.site else self.case.target_url()
         settings = RunSettings(
-            noise_runs=state.options.noise_runs, audit_timeout=state.options.audit_timeout
+            noise_runs=state.options.noise_runs,
+            audit_timeout=state.options.audit_timeout,
+            engine=state.options.engine,
         )
         result = run_case(self.case, url, settings, state.work_dir)
         state.results.append(result)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
+from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
+from veritas.parent.engine import resolve_engine
 from veritas.parent.envcheck import check_environment
 from veritas.parent.mode import STAGES, ConfigError, parse_rollout, parse_stage
 
@@ -98,6 +101,12 @@ def add_options(parser: pytest.Parser) -> None:
         "id; with --shard, derived from stage, shard count, code and corpus)",
     )
     group.addoption(
+        "--engine",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help=f"the audit engine to validate (default: ${ENGINE_ENV}, else {BUNDLED_ENGINE})",
+    )
+    group.addoption(
         "--shard",
         type=shard_type,
         default=None,
@@ -115,6 +124,9 @@ class HarnessOptions:
     audit_timeout: float | None
     shard: tuple[int, int] | None
     run_group: str | None = None
+    #: The engine the audits run, and what a report records of it.
+    engine: str = BUNDLED_ENGINE
+    engine_info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HarnessOptions:
@@ -133,6 +145,10 @@ class HarnessOptions:
             check_environment(os.environ)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+        try:
+            engine, engine_info = resolve_engine(config.getoption("--engine"))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
         corpus = tuple(config.getoption("--corpus") or [DEFAULT_CORPUS])
         for directory in corpus:
             if not directory.is_dir():
@@ -148,4 +164,6 @@ class HarnessOptions:
             audit_timeout=config.getoption("--audit-timeout"),
             shard=config.getoption("--shard"),
             run_group=config.getoption("--run-group"),
+            engine=engine,
+            engine_info=engine_info,
         )

@@ -44,7 +44,9 @@ def build_report(state: HarnessState, workers: int) -> StageReport:
         stage=opts.stage,
         run_id=state.run_id,
         run_group=run_group_of(state),
-        prov=provenance(state.corpus_digest, [str(d) for d in opts.corpus], workers),
+        prov=provenance(
+            state.corpus_digest, [str(d) for d in opts.corpus], workers, opts.engine_info
+        ),
         corpus_cases=[c.id for c in corpus.cases],
         cases=cases,
         settings={

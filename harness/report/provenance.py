@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.paths import ROOT
+from veritas.child.engines import BUNDLED_ENGINE
 from veritas.child.faults import ENV as FAULT_ENV
+from veritas.parent.engine import check_engine
 
 PACKAGES = ("veritas-ipc", "pytest", "pytest-xdist", "deepdiff", "pillow", "pyyaml", "psutil")
 #: The directories whose files are the code a report describes.
@@ -128,9 +130,17 @@ def _version(name: str) -> str | None:
         return None
 
 
-def provenance(corpus_digest: str | None, corpus_dirs: list[str], workers: int) -> dict[str, Any]:
+def provenance(
+    corpus_digest: str | None,
+    corpus_dirs: list[str],
+    workers: int,
+    engine: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a report records of the run's circumstances; *engine* describes the audit engine
+    (``veritas.parent.engine.check_engine``; default the bundled one)."""
     return {
         "code": code_version(),
+        "engine": dict(engine) if engine else check_engine(BUNDLED_ENGINE),
         "corpus_digest": corpus_digest,
         "corpus_dirs": corpus_dirs,
         "python": platform.python_version(),

@@ -18,8 +18,10 @@ from harness.report.gate import ReportError, evaluate_run
 from harness.report.provenance import code_version
 from harness.report.result import StageReport
 from harness.report.writer import load_report
+from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
 from veritas.parent.console import visible
-from veritas.parent.mode import STAGES
+from veritas.parent.engine import resolve_engine
+from veritas.parent.mode import STAGES, ConfigError
 
 MERGED_SUFFIX = "-merged"
 
@@ -78,11 +80,35 @@ def latest_run(report_dir: Path, stage: float | None = None, *, whole: bool = Fa
     )
 
 
-def current_checkout_problems(report: StageReport) -> list[str]:
+def engine_problems(report: StageReport, engine: str | None = None) -> list[str]:
+    """Why a report does not describe the current engine: *engine*, else ``VERITAS_ENGINE``,
+    else the bundled one. A report without an engine record was made with the bundled engine."""
+    recorded = report["provenance"].get("engine") or {"spec": BUNDLED_ENGINE}
+    try:
+        spec, now = resolve_engine(engine)
+    except ConfigError as exc:
+        return [f"stale: the current engine cannot be checked: {exc}"]
+    if recorded["spec"] != spec:
+        return [
+            f"stale: the report was made with engine {recorded['spec']}, the current engine is "
+            f"{spec} (named by --engine or {ENGINE_ENV})"
+        ]
+    changed = [
+        f"{key} {recorded.get(key)} -> {now.get(key)}"
+        for key in ("version", "source_digest")
+        if recorded.get(key, now.get(key)) != now.get(key)
+    ]
+    if changed:
+        return [f"stale: engine {spec} changed since the report was written ({'; '.join(changed)})"]
+    return []
+
+
+def current_checkout_problems(report: StageReport, engine: str | None = None) -> list[str]:
     """Why a report does not describe the current checkout (stale), if it doesn't.
 
-    Stale means other code (source files or dependency versions) or another corpus: a commit
-    that touched neither, such as one recording the ledger, leaves a report current.
+    Stale means other code (source files or dependency versions), another engine or another
+    corpus: a commit that touched none of them, such as one recording the ledger, leaves a
+    report current.
     """
     from harness.corpus.cases import load_corpus
 
@@ -93,6 +119,7 @@ def current_checkout_problems(report: StageReport) -> list[str]:
             "stale: the code changed since the report was written (its code digest "
             f"{report['provenance']['code']['digest'][7:19]}, the checkout's {code['digest'][7:19]})"
         )
+    problems += engine_problems(report, engine)
     dirs = [Path(d) for d in report["provenance"].get("corpus_dirs") or []]
     try:
         digest = load_corpus(dirs).digest if dirs else None
@@ -128,7 +155,7 @@ def review(args: argparse.Namespace) -> int:
             print("      " + visible(case.first_difference_text.splitlines()[0]))
     # The gate as the current policy decides it, from the cases (never the recorded verdict).
     gate = evaluate_run(report, load_policy()[report["stage"]])
-    problems = current_checkout_problems(report)
+    problems = current_checkout_problems(report, args.engine)
     reasons = list(gate["reasons"]) + [p for p in problems if p not in gate["reasons"]]
     passed = gate["passed"] and not problems
     print(f"gate: {'PASSED' if passed else 'FAILED'}")

@@ -61,7 +61,9 @@ def _entered(entry: dict[str, Any], path: Path) -> dt.datetime:
     return since if since.tzinfo else since.replace(tzinfo=dt.UTC)
 
 
-def gate_reasons(report_dir: Path, to: float, now: dt.datetime | None = None) -> list[str]:
+def gate_reasons(
+    report_dir: Path, to: float, now: dt.datetime | None = None, engine: str | None = None
+) -> list[str]:
     """Every reason the rollout may not advance to stage *to* now.
 
     Entering the first stage needs a passing whole validation of it; entering any later stage
@@ -92,7 +94,7 @@ def gate_reasons(report_dir: Path, to: float, now: dt.datetime | None = None) ->
             f"stage {validating:g}'s latest whole run {report['run_id']} did not pass: "
             + "; ".join(gate["reasons"])
         )
-    reasons += current_checkout_problems(report)
+    reasons += current_checkout_problems(report, engine)
     if index and current == validating:
         days = (now - _entered(ledger[-1], report_dir / LEDGER)).total_seconds() / 86400
         if days < load_policy()[to].min_days_in_previous_stage:
@@ -104,7 +106,7 @@ def gate_reasons(report_dir: Path, to: float, now: dt.datetime | None = None) ->
 
 
 def gate(args: argparse.Namespace) -> int:
-    reasons = gate_reasons(args.report_dir, args.to)
+    reasons = gate_reasons(args.report_dir, args.to, engine=args.engine)
     print(f"advance to {args.to:g}: {'ALLOWED' if not reasons else 'REFUSED'}")
     for reason in reasons:
         print(f"  - {visible(reason)}")
@@ -112,7 +114,7 @@ def gate(args: argparse.Namespace) -> int:
 
 
 def advance(args: argparse.Namespace) -> int:
-    reasons = gate_reasons(args.report_dir, args.to)
+    reasons = gate_reasons(args.report_dir, args.to, engine=args.engine)
     if reasons:
         print(f"advance to {args.to:g}: REFUSED")
         for reason in reasons:
@@ -129,6 +131,7 @@ def advance(args: argparse.Namespace) -> int:
             "previous_stage": entries[-1]["stage"] if entries else None,
             "validated_run": run.name,
             "report_sha256": report_sha256(run),
+            "engine": (load_report(run)["provenance"].get("engine") or {}).get("spec"),
             "code_digest": code["digest"],
             "commit": code["commit"],
         }

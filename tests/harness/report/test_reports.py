@@ -19,6 +19,7 @@ from harness.report.provenance import code_version
 from harness.report.result import CaseResult, StageReport, TransportRun, report_to_dict
 from harness.report.writer import assemble, load_report, scope, staging, write_files
 from harness.rollout import ledger as ledger_cli
+from veritas.parent.engine import check_engine
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 
@@ -198,7 +199,7 @@ def test_gate_refuses_an_unvalidated_previous_stage(tmp_path: Path) -> None:
 
 
 def test_gate_days_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r: [])
+    monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r, engine=None: [])
     _store(tmp_path, report(GOOD))
     _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"))
     soon = dt.datetime(2026, 1, 3, tzinfo=dt.UTC)
@@ -221,7 +222,7 @@ def test_staleness_is_code_and_corpus_not_the_commit() -> None:
 def test_advance_records_the_report_it_advanced_on_and_refuses_to_repeat(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r: [])
+    monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r, engine=None: [])
     # An empty report directory validates nothing: not even the first stage may be entered.
     assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 1
     assert "stage 0.1 has not been validated" in capsys.readouterr().out
@@ -437,3 +438,23 @@ def test_report_files_are_user_only(tmp_path: Path) -> None:
     write_files(tmp_path, report(GOOD))
     for name in ("report.yaml", "index.html", "summary.md"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+
+
+def test_a_report_made_with_another_engine_is_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    toys = str(Path(__file__).resolve().parents[2] / "engines")
+    monkeypatch.setenv("PYTHONPATH", toys)
+    monkeypatch.delenv("VERITAS_ENGINE", raising=False)
+    bundled = report(GOOD)  # made with the bundled engine (recorded, or absent: the same)
+    assert report_runs.engine_problems(bundled) == []
+    toy = report(GOOD)
+    toy["provenance"]["engine"] = check_engine("toyengines:plain")
+    (problem,) = report_runs.engine_problems(toy)
+    assert problem.startswith("stale: the report was made with engine toyengines:plain, the ")
+    assert "current engine is veritas.engine:run_audit" in problem
+    assert report_runs.engine_problems(toy, "toyengines:plain") == []
+    monkeypatch.setenv("VERITAS_ENGINE", "toyengines:plain")
+    assert report_runs.engine_problems(toy) == []
+    # The same spec with other source is another engine.
+    toy["provenance"]["engine"]["source_digest"] = "sha256:" + "0" * 64
+    (problem,) = report_runs.engine_problems(toy)
+    assert "stale: engine toyengines:plain changed since the report was written" in problem
