@@ -53,6 +53,8 @@ class RunSettings:
     audit_timeout: float | None = None
     env: Mapping[str, str] | None = None
     engine: str = BUNDLED_ENGINE
+    #: Re-run every case's control, not only those whose streams differ.
+    eager_noise: bool = False
 
 
 def safe_name(text: str, limit: int = 60) -> str:
@@ -79,21 +81,52 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
     return observe(audit.outcome, audit.events)
 
 
-async def _run_all(case: Case, url: str, settings: RunSettings) -> list[Observation]:
+async def _pair(case: Case, url: str, settings: RunSettings) -> tuple[Observation, Observation]:
+    """The stdout run and the Queue run of *case*, concurrently."""
     control, candidate = await asyncio.gather(
         _observe(case, url, "stdout", settings), _observe(case, url, "queue", settings)
     )
-    noise = await asyncio.gather(
-        *(_observe(case, url, "stdout", settings) for _ in range(settings.noise_runs))
+    return control, candidate
+
+
+async def _noise(case: Case, url: str, settings: RunSettings) -> list[Observation]:
+    """The control's re-runs (stdout), concurrently."""
+    return list(
+        await asyncio.gather(
+            *(_observe(case, url, "stdout", settings) for _ in range(settings.noise_runs))
+        )
     )
-    return [control, candidate, *noise]
+
+
+def _judge_with_noise(
+    case: Case, url: str, settings: RunSettings, control: Observation, candidate: Observation
+) -> tuple[Judgement, list[Observation], str]:
+    """The verdict, the noise runs it needed and why they were (not) made.
+
+    The control is re-run only when the Queue's stream differs from stdout's once the case's
+    ignore rules apply (a preliminary ``mismatch``): only then can noise change the verdict,
+    to ``inconclusive``. A case whose two streams agree is decided without them.
+    ``--eager-noise`` re-runs every case's control, as a check of that reasoning.
+    """
+    rules, failover = case.ignore, case.failover
+    if settings.noise_runs and settings.eager_noise:
+        noise = asyncio.run(_noise(case, url, settings))
+        return judge(control, candidate, noise, rules, failover_case=failover), noise, "eager"
+    first = judge(control, candidate, [], rules, failover_case=failover)
+    if not settings.noise_runs:
+        return first, [], "none asked (--noise-runs 0)"
+    if first.verdict != "mismatch":
+        return first, [], f"not needed: without them the verdict is {first.verdict}"
+    noise = asyncio.run(_noise(case, url, settings))
+    why = "the Queue stream differs from stdout: the control re-ran to tell noise from a fault"
+    return judge(control, candidate, noise, rules, failover_case=failover), noise, why
 
 
 def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) -> CaseResult:
     started = time.perf_counter()
-    control, candidate, *noise = asyncio.run(_run_all(case, url, settings))
+    control, candidate = asyncio.run(_pair(case, url, settings))
     deepdiff_before = compare.DEEPDIFF_CALLS
-    verdict = judge(control, candidate, noise, case.ignore, failover_case=case.failover)
+    verdict, noise, noise_why = _judge_with_noise(case, url, settings, control, candidate)
     deepdiff_calls = compare.DEEPDIFF_CALLS - deepdiff_before
     artifacts = None
     if verdict.verdict not in ("match", "ignored"):
@@ -133,6 +166,7 @@ def run_case(case: Case, url: str, settings: RunSettings, artifact_dir: Path) ->
             stdout=run_summary(control),
             queue=run_summary(candidate),
             noise=[run_summary(n) for n in noise],
+            noise_why=noise_why,
         ),
         screenshots=ScreenshotDigests(stdout=control.screenshots, queue=candidate.screenshots),
         digests=verdict.digests,

@@ -68,6 +68,7 @@ class CaseItem(pytest.Item):
             noise_runs=state.options.noise_runs,
             audit_timeout=state.options.audit_timeout,
             engine=state.options.engine,
+            eager_noise=state.options.eager_noise,
         )
         result = run_case(self.case, url, settings, state.work_dir)
         state.results.append(result)

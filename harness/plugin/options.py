@@ -81,6 +81,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="extra stdout (control) runs per case to detect noise (default 1)",
     )
     group.addoption(
+        "--eager-noise",
+        action="store_true",
+        default=False,
+        help="re-run the control of every case (default: only of a case whose stdout and "
+        "Queue streams differ, the only case where noise can change the verdict)",
+    )
+    group.addoption(
         "--report-dir",
         type=Path,
         default=DEFAULT_REPORTS,
@@ -124,6 +131,7 @@ class HarnessOptions:
     audit_timeout: float | None
     shard: tuple[int, int] | None
     run_group: str | None = None
+    eager_noise: bool = False
     #: The engine the audits run, and what a report records of it.
     engine: str = BUNDLED_ENGINE
     engine_info: dict[str, Any] = field(default_factory=dict)
@@ -166,4 +174,5 @@ class HarnessOptions:
             run_group=config.getoption("--run-group"),
             engine=engine,
             engine_info=engine_info,
+            eager_noise=bool(config.getoption("--eager-noise")),
         )

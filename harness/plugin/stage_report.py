@@ -51,6 +51,7 @@ def build_report(state: HarnessState, workers: int) -> StageReport:
         cases=cases,
         settings={
             "noise_runs": opts.noise_runs,
+            "eager_noise": opts.eager_noise,
             "audit_timeout": opts.audit_timeout,
             "shard": list(opts.shard) if opts.shard else None,
         },

@@ -114,12 +114,15 @@ class CaseRuns:
     queue: RunSummary
     #: The control's re-runs (``--noise-runs``), all over stdout.
     noise: list[RunSummary] = field(default_factory=list)
+    #: Why the noise runs were made or not (None: not recorded).
+    noise_why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stdout": self.stdout.to_dict(),
             "queue": self.queue.to_dict(),
             "noise": [run.to_dict() for run in self.noise],
+            "noise_why": self.noise_why,
         }
 
     @classmethod
@@ -128,6 +131,7 @@ class CaseRuns:
             stdout=RunSummary.from_dict(d["stdout"]),
             queue=RunSummary.from_dict(d["queue"]),
             noise=[RunSummary.from_dict(run) for run in d["noise"]],
+            noise_why=d.get("noise_why"),
         )
 
 

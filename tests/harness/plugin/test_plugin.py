@@ -85,6 +85,43 @@ def test_verdicts_are_the_same_every_way(
     assert (run / "index.html").is_file() and (run / "summary.md").is_file()
 
 
+@pytest.mark.parametrize("eager", [False, True], ids=["lazy", "eager"])
+def test_noise_runs_only_where_the_streams_differ_and_the_verdicts_stay(
+    pytester: pytest.Pytester,
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    eager: bool,
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    bare = corpus / "cases" / "bare.yaml"  # the moving site without its ignore rules
+    bare.write_text("id: bare\nsite: moving\ntier: quick_scan\ntags: [nondeterministic]\n")
+    reports = tmp_path / "reports"
+    result = _run(
+        pytester, corpus, reports, "-p", "no:xdist", *(["--eager-noise"] if eager else [])
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    (run,) = list((reports / "stage-0.25").iterdir())
+    report = yaml.safe_load((run / "report.yaml").read_text())
+    cases = {c["id"]: c for c in report["cases"]}
+    assert {i: c["verdict"] for i, c in cases.items()} == {
+        "steady": "match",
+        "moving": "ignored",
+        "bare": "inconclusive",
+    }
+    noise = {i: len(c["runs"]["noise"]) for i, c in cases.items()}
+    assert noise == (
+        {"steady": 1, "moving": 1, "bare": 1} if eager else {"steady": 0, "moving": 0, "bare": 1}
+    )
+    assert report["totals"]["audits_per_mode"] == {"stdout": 3 + sum(noise.values()), "queue": 3}
+    assert report["settings"]["eager_noise"] is eager
+    if not eager:
+        assert (
+            cases["steady"]["runs"]["noise_why"] == "not needed: without them the verdict is match"
+        )
+        assert cases["bare"]["runs"]["noise_why"].startswith("the Queue stream differs from stdout")
+
+
 def test_without_its_ignore_rule_the_nondeterministic_case_is_inconclusive(
     pytester: pytest.Pytester, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
