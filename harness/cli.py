@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
 from harness.policy import PolicyError
 from harness.report.gate import ReportError
 from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
+from veritas.parent.metrics import PURPOSE_ENV
 from veritas.parent.mode import ConfigError, parse_stage
 
 
@@ -226,6 +228,9 @@ def _flakes(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Whatever audits this command starts (itself or in the pytest it runs) are validation,
+    # never production: the metrics store records them so and the cohorts leave them out.
+    os.environ[PURPOSE_ENV] = "validation"
     try:
         if args.command == "bench":
             return _bench_ipc(args) if args.bench == "ipc" else _bench_harness(args)
