@@ -1,8 +1,16 @@
 """The ``harness`` command line (also ``python -m harness``).
 
     harness review [RUN]            terminal summary of a stage run; exit 0 only if its gate passed
-    harness gate --to S             may the rollout advance to S now? exit 0 or 1 with reasons
-    harness advance --to S          gate, then append to reports/ROLLOUT.yaml and print the setting
+    harness status                  the rollout on one screen: stage, halt, validation, cohorts, next
+    harness gate --to S [--by NAME] may the rollout advance to S now? exit 0 or 1 with reasons
+    harness advance --to S --by NAME --reason TEXT
+                                    gate, then append to reports/ROLLOUT.jsonl and print the setting
+    harness halt --by NAME --reason TEXT / resume --by NAME    pause the rollout / lift the pause
+    harness rollback --to S --by NAME --reason TEXT            record a step back
+    harness cohorts [--metrics PATH | --prometheus URL] [--since stage-entry|ISO] [--json]
+                                    production cohorts, Queue against stdout (exit 0 PASS, 1 FAIL,
+                                    3 INCONCLUSIVE); --simulate: the statistics on simulated cohorts
+    harness migrate-ledger --by NAME  carry a ROLLOUT.yaml ledger over into ROLLOUT.jsonl
     harness merge RUN...            shard runs of one stage/commit/corpus into one report
     harness nightly                 validate the current stage with xdist (what a schedule calls)
     harness selftest [--json]       inject Queue faults; every one must be caught
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +39,7 @@ from harness.paths import DEFAULT_CORPUS, DEFAULT_REPORTS
 from harness.policy import PolicyError
 from harness.report.gate import ReportError
 from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
+from veritas.parent.metrics import PURPOSE_ENV
 from veritas.parent.mode import ConfigError, parse_stage
 
 
@@ -52,7 +62,52 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--to", type=_stage, required=True)
     advance = sub.add_parser("advance", help="record an advance in the rollout ledger")
     advance.add_argument("--to", type=_stage, required=True)
-    for command in (review, gate, advance):
+    advance.add_argument("--by", required=True, metavar="NAME", help="who approves the advance")
+    advance.add_argument("--reason", required=True, metavar="TEXT", help="why, for the ledger")
+    gate.add_argument("--by", default=None, metavar="NAME", help="check this approver too")
+    cohorts = sub.add_parser("cohorts", help="production cohorts: Queue against stdout")
+    cohorts.add_argument(
+        "--since",
+        type=_since,
+        default="stage-entry",
+        metavar="stage-entry|ISO",
+        help="from when (default: when the current stage was entered)",
+    )
+    cohorts.add_argument("--json", action="store_true")
+    cohorts.add_argument(
+        "--simulate", action="store_true", help="the statistics on seeded simulated cohorts"
+    )
+    cohorts.add_argument("--draws", type=int, default=2000, help="--simulate: draws per row")
+    cohorts.add_argument("--seed", type=int, default=20260301, help="--simulate: the seed")
+    status = sub.add_parser(
+        "status", help="the rollout on one screen, and what its next step needs"
+    )
+    for command in (review, gate, advance, cohorts, status):
+        source = command.add_mutually_exclusive_group()
+        source.add_argument(
+            "--metrics",
+            type=Path,
+            default=None,
+            metavar="PATH",
+            help="the metrics store (default: $VERITAS_METRICS_DB, else the default store)",
+        )
+        source.add_argument(
+            "--prometheus",
+            default=None,
+            metavar="URL",
+            help="read the cohorts from a Prometheus server instead (its base URL)",
+        )
+    halt = sub.add_parser("halt", help="pause the rollout: the gate refuses until resume")
+    resume = sub.add_parser("resume", help="lift a halt")
+    rollback = sub.add_parser("rollback", help="record a step back to a lower stage")
+    rollback.add_argument("--to", type=_stage, required=True)
+    migrate = sub.add_parser("migrate-ledger", help="carry ROLLOUT.yaml over into ROLLOUT.jsonl")
+    for command in (halt, resume, rollback, migrate):
+        command.add_argument("--by", required=True, metavar="NAME", help="who decides")
+    for command in (halt, rollback):
+        command.add_argument("--reason", required=True, metavar="TEXT")
+    resume.add_argument("--reason", default=None, metavar="TEXT")
+    for command in (review, gate, advance, status):
         command.add_argument(
             "--engine",
             default=None,
@@ -98,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--cases", type=int, required=True)
     gen.add_argument("out", type=Path)
     return p
+
+
+def _since(raw: str) -> str:
+    from harness.rollout.status import since_arg
+
+    return since_arg(raw)
 
 
 def _sizes(raw: str) -> list[int]:
@@ -224,8 +285,20 @@ def _flakes(args: argparse.Namespace) -> int:
     return 0 if result["mismatches"] == 0 else 1
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from harness.tools.cohortsim import run_simulation, table
+
+    if args.draws < 100:
+        return _usage_error(f"--draws {args.draws}: must be >= 100")
+    result = run_simulation(args.draws, args.seed)
+    return _emit(args, "cohorts-simulation", result, table)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Whatever audits this command starts (itself or in the pytest it runs) are validation,
+    # never production: the metrics store records them so and the cohorts leave them out.
+    os.environ[PURPOSE_ENV] = "validation"
     try:
         if args.command == "bench":
             return _bench_ipc(args) if args.bench == "ipc" else _bench_harness(args)
@@ -237,12 +310,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _failover(args)
         if args.command == "flakes":
             return _flakes(args)
+        if args.command == "cohorts" and args.simulate:
+            return _simulate(args)
         from harness.report.merge import merge
-        from harness.report.runs import review
-        from harness.rollout.ledger import advance, gate
+        from harness.rollout import advance, status
         from harness.tools.nightly import nightly
 
-        handlers = {"review": review, "gate": gate, "advance": advance, "merge": merge}
+        handlers = {
+            "review": status.review,
+            "gate": advance.gate,
+            "advance": advance.advance,
+            "halt": advance.halt,
+            "resume": advance.resume,
+            "rollback": advance.rollback,
+            "cohorts": status.cohorts,
+            "status": status.status,
+            "migrate-ledger": status.migrate_ledger,
+            "merge": merge,
+        }
         return handlers.get(args.command, nightly)(args)
     except (ReportError, PolicyError, ConfigError, OSError) as exc:
         return _usage_error(str(exc))

@@ -129,9 +129,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     decision = select_mode(args.url, use_queue_ipc=args.use_queue_ipc, use_stdout=args.use_stdout)
     logging.getLogger("veritas").info("IPC mode %s", decision.describe())
     bar = sys.stderr if sys.stderr.isatty() and not args.json else None
-    store = MetricsStore()
     if args.validate_ipc:
-        return _cmd_validate(args, bar, store)
+        # Both runs are validation: they never count as production audits.
+        return _cmd_validate(args, bar, MetricsStore(purpose="validation"))
+    store = MetricsStore()
     outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
     if args.json:
         print(

@@ -196,7 +196,53 @@ def _shards(report: StageReport) -> str:
     )
 
 
-def render_html(report: StageReport, run_dir: Path) -> str:
+def _rollout(rollout: dict[str, Any] | None) -> str:
+    """The rollout at review time (``harness review``): the ledger and the current cohorts."""
+    if rollout is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{_e(e.get('at'))}</td><td>{_e(e.get('kind'))}</td>"
+        f"<td>{_e(e.get('previous_stage'))} → {_e(e.get('stage'))}</td><td>{_e(e.get('by'))}</td>"
+        f"<td>{_e(e.get('reason'))}</td><td>{_e(e.get('validated_run') or '')}</td>"
+        f"<td>{_e(((e.get('cohorts') or {}).get('verdict')) or '')}</td>"
+        f"<td><code>{_e(str(e.get('sha256'))[7:19])}</code></td></tr>"
+        for i, e in enumerate(rollout.get("ledger") or [], 1)
+    )
+    ledger = (
+        "<table><tr><th>#</th><th>at</th><th>decision</th><th>stage</th><th>by</th><th>reason</th>"
+        f"<th>validating run</th><th>cohorts</th><th>sha256</th></tr>{rows}</table>"
+        if rows
+        else "<p>No entry yet: the rollout has not started.</p>"
+    )
+    c = rollout.get("cohorts")
+    if not c:
+        cohorts = "<p>Production cohorts: not read (no stage entered, or no metrics).</p>"
+    else:
+        mode_rows = "".join(
+            f"<tr><td>{_e(m)}</td><td class=num>{f['audits']}</td><td class=num>{f['failures']}</td>"
+            f"<td class=num>{_e(f['failure_rate'])}</td><td class=num>{_e(f['fallback_rate'])}</td>"
+            f"<td>{_e(', '.join(f'{r}: {n}' for r, n in f['fallbacks'].items()))}</td>"
+            f"<td class=num>{_e(f['latency_p50_ms'])}</td><td class=num>{_e(f['latency_p99_ms'])}</td>"
+            f"<td class=num>{_e(f['duration_p50_s'])}</td><td class=num>{_e(f['duration_p99_s'])}</td></tr>"
+            for m, f in c["cohorts"].items()
+        )
+        verdicts = "".join(
+            f"<li><b>{_e(m['verdict'])}</b> {_e(m['metric'])}: {_e(m['detail'])}</li>"
+            for m in c["metrics"]
+        )
+        cohorts = (
+            f"<h3>Production cohorts of stage {_e(c['stage'])} since {_e(c['since'])}: "
+            f"{_e(c['verdict'])}</h3><p class=meta>{_e(c['source'])}</p>"
+            "<table><tr><th>mode</th><th>audits</th><th>failed</th><th>failure rate</th>"
+            "<th>fallback rate</th><th>fallbacks</th><th>latency p50 ms</th><th>p99 ms</th>"
+            f"<th>duration p50 s</th><th>p99 s</th></tr>{mode_rows}</table><ul>{verdicts}</ul>"
+        )
+    return f'<h2 id="rollout">Rollout</h2>{cohorts}<h3>Ledger</h3>{ledger}'
+
+
+def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | None = None) -> str:
+    """The review page; *rollout* (``{"ledger": [...], "cohorts": {...} | None}``) adds the
+    rollout's ledger and cohorts, as ``harness review`` does when it refreshes the page."""
     t, gate, prov = report["totals"], report["gate"], report["provenance"]
     tags = sorted({tag for c in report["cases"] for tag in c.tags})
     cards = "".join(
@@ -236,6 +282,6 @@ wall {report["timing"]["wall_s"]:.1f} s</div></header>
 <table><tr><th>case</th><th>verdict</th><th>tier</th><th>tags</th><th>events</th><th>stdout s</th><th>queue s</th><th>reasons</th></tr>{rows}</table>
 <h2>Details</h2>{"".join(_case_detail(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c.id)) for c in report["cases"])}{_shards(report)}
 <h2>Normalization rules applied</h2><ul>{norm}</ul>
-<p class="meta">Policy: {_e(json.dumps(report["policy"]))}</p>
+<p class="meta">Policy: {_e(json.dumps(report["policy"]))}</p>{_rollout(rollout)}
 </main><script>{_JS}</script></body></html>
 """

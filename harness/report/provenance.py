@@ -123,6 +123,16 @@ def test_only_settings(environment: Mapping[str, str]) -> list[str]:
     ]
 
 
+#: Who ran a validation, recorded in its report (the approver of an advance may not be them).
+AUTHOR_ENV = "VERITAS_RUN_AUTHOR"
+
+
+def run_author(env: Mapping[str, str] | None = None) -> str | None:
+    """``VERITAS_RUN_AUTHOR``, else ``git config user.name``, else None (unknown)."""
+    env = os.environ if env is None else env
+    return env.get(AUTHOR_ENV, "").strip() or _git("config", "user.name") or None
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -140,6 +150,7 @@ def provenance(
     (``veritas.parent.engine.check_engine``; default the bundled one)."""
     return {
         "code": code_version(),
+        "author": run_author(),
         "engine": dict(engine) if engine else check_engine(BUNDLED_ENGINE),
         "corpus_digest": corpus_digest,
         "corpus_dirs": corpus_dirs,

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from veritas.child.faults import ENV as FAULT_ENV
 from veritas.child.faults import FaultSpecError, parse_fault
 from veritas.engine.screenshots import CHROMIUM_NAMES, RENDERERS
+from veritas.parent.metrics import audit_purpose
 from veritas.parent.mode import ConfigError, parse_mode_env, parse_rollout
 
 INSTALL_HINT = "install it (Debian: apt-get install chromium) or set VERITAS_CHROMIUM to its path"
@@ -43,6 +44,7 @@ def check_environment(env: Mapping[str, str] | None = None, *, need_browser: boo
     env = os.environ if env is None else env
     parse_mode_env(env)
     parse_rollout(env)
+    audit_purpose(env)
     try:
         parse_fault(env.get(FAULT_ENV))
     except FaultSpecError as exc:

@@ -4,6 +4,12 @@ Path: ``VERITAS_METRICS_DB``, else ``$XDG_STATE_HOME/veritas/metrics.sqlite3`` (
 default ``~/.local/state``) or ``%LOCALAPPDATA%\\veritas\\metrics.sqlite3`` (Windows).
 The file is created user-only (0600) where the platform allows. WAL mode and a busy timeout
 let several processes (xdist workers, web workers) write at once.
+
+Each row carries its ``purpose``: ``production`` (the default) or ``validation`` (both runs of
+``veritas audit --validate-ipc``, and every audit started under ``VERITAS_AUDIT_PURPOSE=validation``,
+which the harness sets for the audits it starts). Production cohorts count production rows
+only. A store written before the column existed gains it on open (``ALTER TABLE``); its old
+rows read as ``production``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from veritas.parent.console import visible
+from veritas.parent.mode import ConfigError
 from veritas.parent.outcome import AuditOutcome, percentile
+
+PURPOSE_ENV = "VERITAS_AUDIT_PURPOSE"
+PURPOSES = ("production", "validation")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audits (
@@ -56,9 +66,39 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
     return base / "veritas" / "metrics.sqlite3"
 
 
+def audit_purpose(env: Mapping[str, str] | None = None) -> str:
+    """The purpose recorded with each audit: ``VERITAS_AUDIT_PURPOSE``, else production."""
+    env = os.environ if env is None else env
+    raw = env.get(PURPOSE_ENV, "")
+    value = raw.strip().lower() or "production"
+    if value not in PURPOSES:
+        raise ConfigError(
+            f"{PURPOSE_ENV}={raw!r} is not a purpose; accepted: {', '.join(PURPOSES)}"
+        )
+    return value
+
+
+def _add_purpose_column(db: sqlite3.Connection) -> None:
+    """Migrate a store written before rows had a purpose (old rows: production)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(audits)")}
+    if "purpose" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE audits ADD COLUMN purpose TEXT NOT NULL DEFAULT 'production'")
+    except sqlite3.OperationalError as exc:
+        # Another process opening the same old store may have added it first.
+        if "duplicate column" not in str(exc):
+            raise
+
+
 class MetricsStore:
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, *, purpose: str | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
+        #: None: each record reads VERITAS_AUDIT_PURPOSE (checked here, so a bad value is early)
+        self.purpose = purpose
+        if purpose is not None and purpose not in PURPOSES:
+            raise ValueError(f"MetricsStore purpose {purpose!r}; accepted: {', '.join(PURPOSES)}")
+        audit_purpose()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             # Create it user-only before SQLite opens it with the process umask.
@@ -67,6 +107,7 @@ class MetricsStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            _add_purpose_column(db)
 
     def __repr__(self) -> str:
         return f"<MetricsStore {str(self.path)!r}>"
@@ -98,13 +139,14 @@ class MetricsStore:
             int(outcome.state == "completed"),
             outcome.exit_code,
             json.dumps(outcome.ipc_faults),
+            self.purpose or audit_purpose(),
         )
         with self._connect() as db:
             db.execute(
                 "INSERT INTO audits (recorded_at, audit_id, url, tier, mode_requested, mode_used,"
                 " fallback, fallback_reason, events_queue, events_stdout, duration_s,"
-                " latency_p50_ms, latency_p99_ms, state, success, exit_code, ipc_faults)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " latency_p50_ms, latency_p99_ms, state, success, exit_code, ipc_faults, purpose)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
 

@@ -18,7 +18,9 @@ from harness.report.page import render_html
 from harness.report.provenance import code_version
 from harness.report.result import CaseResult, StageReport, TransportRun, report_to_dict
 from harness.report.writer import assemble, load_report, scope, staging, write_files
-from harness.rollout import ledger as ledger_cli
+from harness.rollout import advance as ledger_cli
+from harness.rollout import ledger
+from harness.rollout.cohorts import CohortReport, MetricVerdict
 from veritas.parent.engine import check_engine
 
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -187,25 +189,37 @@ def _store(tmp_path: Path, r: StageReport) -> Path:
 
 
 def _ledger(tmp_path: Path, *entries: tuple[float, str]) -> None:
-    (tmp_path / "ROLLOUT.yaml").write_text(
-        yaml.safe_dump({"advances": [{"stage": s, "date": d} for s, d in entries]})
+    for s, d in entries:
+        ledger.append(
+            tmp_path, {"kind": "advance", "at": d, "by": "ann", "reason": "test", "stage": s}
+        )
+
+
+def _passing(stage: float, since: dt.datetime) -> CohortReport:
+    return CohortReport(
+        stage, since.isoformat(), "test", {}, [MetricVerdict("failure_rate", "PASS", "ok")], {}
     )
+
+
+def _cohorts_unused(stage: float, since: dt.datetime) -> CohortReport:
+    raise AssertionError("the cohorts are not needed for this decision")
 
 
 def test_gate_refuses_an_unvalidated_previous_stage(tmp_path: Path) -> None:
     _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"), (0.25, "2026-01-09T00:00:00+00:00"))
-    (reason,) = ledger_cli.gate_reasons(tmp_path, 0.5)
+    (reason,) = ledger_cli.gate_reasons(tmp_path, 0.5, cohorts=_cohorts_unused)
     assert reason.startswith("stage 0.25 has not been validated: no stage run for stage 0.25")
 
 
 def test_gate_days_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r, engine=None: [])
-    _store(tmp_path, report(GOOD))
-    _ledger(tmp_path, (0.1, "2026-01-01T00:00:00+00:00"))
-    soon = dt.datetime(2026, 1, 3, tzinfo=dt.UTC)
-    (reason,) = ledger_cli.gate_reasons(tmp_path, 0.25, now=soon)
+    _store(tmp_path, report(GOOD))  # created now: fresh for the policy's days below
+    now = dt.datetime.now(dt.UTC)
+    _ledger(tmp_path, (0.1, (now - dt.timedelta(days=2)).isoformat()))
+    (reason,) = ledger_cli.gate_reasons(tmp_path, 0.25, now=now, cohorts=_passing)
     assert "entered 2.0 days ago; the policy needs 7 days" in reason
-    assert ledger_cli.gate_reasons(tmp_path, 0.25, now=dt.datetime(2026, 1, 9, tzinfo=dt.UTC)) == []
+    later = now + dt.timedelta(days=5)
+    assert ledger_cli.gate_reasons(tmp_path, 0.25, now=later, cohorts=_passing) == []
 
 
 def test_staleness_is_code_and_corpus_not_the_commit() -> None:
@@ -224,20 +238,26 @@ def test_advance_records_the_report_it_advanced_on_and_refuses_to_repeat(
 ) -> None:
     monkeypatch.setattr(ledger_cli, "current_checkout_problems", lambda r, engine=None: [])
     # An empty report directory validates nothing: not even the first stage may be entered.
-    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 1
+    go = ["--report-dir", str(tmp_path), "advance", "--by", "bob", "--reason", "soak ok"]
+    assert harness_main([*go, "--to", "0.1"]) == 1
     assert "stage 0.1 has not been validated" in capsys.readouterr().out
-    run = _store(tmp_path, report(GOOD))
-    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 0
+    r = report(GOOD)
+    r["provenance"]["author"] = "ann"
+    run = _store(tmp_path, r)
+    assert harness_main([*go, "--to", "0.1"]) == 0
     assert "QUEUE_IPC_ROLLOUT=0.1" in capsys.readouterr().out
-    (entry,) = yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]
+    (entry,) = ledger.read_ledger(tmp_path)
     assert entry["stage"] == 0.1 and entry["validated_run"] == run.name
     assert entry["report_sha256"] == ledger_cli.report_sha256(run)
     assert entry["code_digest"] == code_version()["digest"]
+    assert (entry["by"], entry["reason"], entry["report_author"]) == ("bob", "soak ok", "ann")
+    assert entry["previous_stage"] is None and entry["prev_sha256"] is None
+    assert entry["cohorts"] is None  # entering the first stage needs none
     # Advancing to the stage the rollout is in is refused: the soak does not restart.
-    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.1"]) == 1
+    assert harness_main([*go, "--to", "0.1"]) == 1
     assert "already at stage 0.1" in capsys.readouterr().out
-    assert harness_main(["--report-dir", str(tmp_path), "advance", "--to", "0.25"]) == 1
-    assert len(yaml.safe_load((tmp_path / "ROLLOUT.yaml").read_text())["advances"]) == 1
+    assert harness_main([*go, "--to", "0.25"]) == 1
+    assert len(ledger.read_ledger(tmp_path)) == 1
 
 
 def _shards(tmp_path: Path) -> tuple[list[Path], StageReport]:

@@ -81,3 +81,37 @@ def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> Non
     (row,) = store.rows()
     assert row["url"] == "https://x.example/\\udcff\\ud83d\\ude00"
     assert row["fallback_reason"] == "put failed: \\ud800"
+
+
+def test_rows_carry_their_purpose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.sqlite3"
+    MetricsStore(path).record(outcome(1))
+    MetricsStore(path, purpose="validation").record(outcome(2))
+    monkeypatch.setenv("VERITAS_AUDIT_PURPOSE", "validation")
+    MetricsStore(path).record(outcome(3))
+    assert [r["purpose"] for r in MetricsStore(path).rows()] == [
+        "production",
+        "validation",
+        "validation",
+    ]
+
+
+def test_a_bad_purpose_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from veritas.parent.mode import ConfigError
+
+    monkeypatch.setenv("VERITAS_AUDIT_PURPOSE", "canary")
+    with pytest.raises(ConfigError, match=r"VERITAS_AUDIT_PURPOSE=.canary.*production, validation"):
+        MetricsStore(tmp_path / "m.sqlite3")
+
+
+def test_a_store_from_before_purposes_is_migrated_and_reads_as_production(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    store = MetricsStore(path)
+    store.record(outcome(1))
+    with sqlite3.connect(path) as db:  # the store as it was before the column existed
+        db.execute("ALTER TABLE audits DROP COLUMN purpose")
+    reopened = MetricsStore(path)
+    reopened.record(outcome(2))
+    assert [r["purpose"] for r in reopened.rows()] == ["production", "production"]
