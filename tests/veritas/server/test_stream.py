@@ -22,13 +22,14 @@ import websockets
 
 import veritas.parent.runner as runner_module
 from veritas.parent.collect import collect
+from veritas.parent.mode import Mode
 from veritas.parent.runner import AuditRunner
 
 from .support import LiveServer, Received, read_slowly, receive
 
 pytestmark = pytest.mark.slow  # real audit children
 
-MODES = ["queue", "stdout"]
+MODES: list[Mode] = ["queue", "stdout"]
 
 
 def marked(mark: str) -> list[psutil.Process]:
@@ -76,7 +77,7 @@ HOSTILE = """<!doctype html><html><head><title>&lt;img src=x onerror=alert(1)&gt
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_frames_are_the_events_the_cli_delivers(
-    serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+    serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
 ) -> None:
     monkeypatch.setenv("VERITAS_RENDERER", "pillow")
     page = tmp_path / "hostile.html"
