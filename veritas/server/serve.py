@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import uvicorn
 
 from veritas.server.app import create_app
@@ -21,4 +23,6 @@ def serve(settings: ServerSettings, *, log_level: str = "info") -> None:
         # A running audit's WebSocket is cancelled at shutdown; its child is killed with it.
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run()
+    # uvicorn shuts down on Ctrl-C, then raises the signal again; the stop was asked for.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
