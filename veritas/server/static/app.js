@@ -31,7 +31,7 @@ function setState(state, detail) {
 function reset() {
   phases = new Map();
   counts = { events: 0, findings: 0, shots: 0 };
-  for (const id of ["phases", "findings", "shots", "log", "ipc"]) $(id).replaceChildren();
+  for (const id of ["phases", "findings", "shots", "log", "ipc", "pages"]) $(id).replaceChildren();
   for (const id of ["event-count", "finding-count", "shot-count"]) $(id).textContent = "0";
   $("verdict").hidden = true;
   $("message").textContent = "";
@@ -74,7 +74,6 @@ function logEvent(event) {
   const text = "#" + event.seq + " " + event.type + " [" + event.phase + "] " + event.pct + "% " +
     (event.step ? event.step + " — " : "") + event.detail;
   const li = el("li", event.type.endsWith("error") ? "error" : "", text);
-  li.value = event.seq + 1;
   const log = $("log");
   const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   log.append(li);
@@ -112,6 +111,12 @@ function showVerdict(state) {
   risk.className = "risk " + String(verdict.risk_level).replace(/[^a-z_]/g, "");
   risk.textContent = String(verdict.risk_level).replace(/_/g, " ");
   $("verdict").hidden = false;
+  const pages = $("pages");
+  for (const page of Array.isArray(state.pages) ? state.pages : []) {
+    const li = el("li", "", page.title || "(no title)");
+    li.append(el("span", "where", page.final_url || page.url || ""));
+    pages.append(li);
+  }
 }
 
 function showIpc(frame) {
