@@ -54,7 +54,12 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=HEADLESS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
         page.dialogs = dialogs
         yield page
         browser.close()
