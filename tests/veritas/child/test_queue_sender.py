@@ -237,15 +237,17 @@ class SlowReceiver(Receiver):
 
 
 def test_a_busy_parent_that_says_it_is_alive_is_waited_for_beyond_put_timeout() -> None:
-    receiver = SlowReceiver(hold=1.2, beat=0.1)
-    sender = receiver.sender(maxsize=1, put_timeout=0.4)
+    # Generous margins: the beats come ten times per put_timeout, and the hold is more than
+    # twice put_timeout.
+    receiver = SlowReceiver(hold=2.2, beat=0.1)
+    sender = receiver.sender(maxsize=1, put_timeout=1.0)
     started = time.monotonic()
-    for seq in range(3):
-        sender.put(event(seq))  # each waits ~1.2 s for the previous one's acknowledgement
-    sender.close()
+    for seq in range(2):
+        sender.put(event(seq))  # the second waits ~2.2 s for the first one's acknowledgement
+    sender.close()  # and this for the second's
     receiver.close()
-    assert time.monotonic() - started > 2 * 1.2
-    assert receiver.seqs == [0, 1, 2]
+    assert time.monotonic() - started > 2 * 2.2
+    assert receiver.seqs == [0, 1]
     assert receiver.ended
 
 
