@@ -20,6 +20,7 @@ import uvicorn
 import websockets
 
 from veritas.server.app import create_app
+from veritas.server.serve import uvicorn_config
 from veritas.server.settings import ServerSettings
 
 
@@ -30,7 +31,7 @@ class LiveServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(self.app, lifespan="off", log_level="warning", ws="auto")
+        config = uvicorn_config(settings, self.app, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
