@@ -2,6 +2,8 @@
 
     veritas audit URL [--tier T] [--use-queue-ipc | --use-stdout | --validate-ipc] [-v|-vv] [--json]
     veritas rollout status [--json]
+    veritas serve [--host 127.0.0.1] [--port 8000] [--max-concurrent N] [--allow-file-urls]
+                  [--engine MODULE:FUNCTION]
 
 Exit codes: 0 success; 1 the audit failed, timed out or crashed, or ``--validate-ipc`` found a
 difference; 2 bad arguments or settings (e.g. an invalid ``QUEUE_IPC_ROLLOUT``).
@@ -84,7 +86,54 @@ def _parser() -> argparse.ArgumentParser:
     rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True)
     status = rollout_sub.add_parser("status", help="current stage, mode usage, fallbacks, latency")
     status.add_argument("--json", action="store_true")
+    _add_serve_parser(sub)
     return parser
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is invalid; accepted: an integer >= 1")
+    return value
+
+
+def _add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="the backend: audits streamed to a browser (live page)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    serve.add_argument(
+        "--max-concurrent", type=_positive_int, default=4, help="audits run at once (default 4)"
+    )
+    serve.add_argument(
+        "--allow-file-urls",
+        action="store_true",
+        help="admit file: URLs and synthetic: streams (tests; they read this machine's files)",
+    )
+    serve.add_argument(
+        "--engine",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help=f"the audit engine (default: ${ENGINE_ENV}, else {BUNDLED_ENGINE})",
+    )
+    serve.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from veritas.server.serve import serve
+    from veritas.server.settings import ServerSettings
+
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        max_concurrent=args.max_concurrent,
+        allow_file_urls=args.allow_file_urls,
+        engine=args.engine,
+    )
+    serve(settings, log_level="debug" if args.verbose > 1 else "info")
+    return 0
 
 
 def _ipc_json(outcome: AuditOutcome) -> dict[str, Any]:
@@ -218,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_environment()
             args.engine, _ = resolve_engine(args.engine)
             return _cmd_audit(args)
+        if args.command == "serve":
+            check_environment()
+            args.engine, _ = resolve_engine(args.engine)
+            return _cmd_serve(args)
         return _cmd_rollout_status(args)
     except ConfigError as exc:
         print(f"veritas: error: {exc}", file=sys.stderr)

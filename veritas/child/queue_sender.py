@@ -1,7 +1,10 @@
 """The child's end of the Queue (runs in the child; standard library only).
 
 ``put`` never drops: it waits while ``maxsize`` events, or ``max_bytes`` of payload, are in
-flight (accepted but not yet acknowledged by the parent), for at most ``put_timeout`` seconds.
+flight (accepted but not yet acknowledged by the parent), until ``put_timeout`` seconds have
+passed without a word from the parent. A parent whose consumer is slow (a web client reading
+slowly) sends acknowledgements of zero events to say it is alive, so it is waited for as long
+as it lives; a parent that hangs says nothing and the child fails over.
 The parent acknowledges in ``seq`` order, so the sizes of the events in flight are a FIFO.
 
 Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
@@ -95,6 +98,7 @@ class QueueSender:
         self._in_flight_bytes = 0
         self._failure: str | None = None
         self._closing = False
+        self._heard = 0.0  # monotonic time of the parent's latest acknowledgement
         self._feeder = threading.Thread(target=self._feed, name="veritas-queue-feeder", daemon=True)
         self._acks = threading.Thread(
             target=self._read_acks, name="veritas-queue-acks", daemon=True
@@ -121,7 +125,7 @@ class QueueSender:
         size = len(event.data or b"")
         with self._cond:
             while self._failure is None and self._full(size):
-                left = deadline - time.monotonic()
+                left = self._patience(deadline)
                 if left <= 0:
                     self._failure = (
                         f"put timed out after {self.put_timeout:g}s with "
@@ -154,6 +158,11 @@ class QueueSender:
             self.sends["direct"] += 1
             self._transmit()  # a failure is recorded; the next put or close raises it
 
+    def _patience(self, deadline: float) -> float:
+        """Seconds left to wait: until *deadline* or ``put_timeout`` after the parent was last
+        heard from, whichever is later. (The caller holds ``_cond``.)"""
+        return max(deadline, self._heard + self.put_timeout) - time.monotonic()
+
     def _full(self, size: int) -> bool:
         """Must a put of *size* payload bytes wait? (The caller holds ``_cond``.)"""
         if self._in_flight >= self.maxsize:
@@ -167,7 +176,7 @@ class QueueSender:
             self._closing = True
             self._cond.notify_all()
             while self._failure is None and self._in_flight > 0:
-                left = deadline - time.monotonic()
+                left = self._patience(deadline)
                 if left <= 0:
                     self._failure = f"close timed out with {self._in_flight} events unacknowledged"
                     break
@@ -284,6 +293,7 @@ class QueueSender:
             while True:
                 count = decode_ack(self._conn.recv_bytes())
                 with self._cond:
+                    self._heard = time.monotonic()
                     self._in_flight -= count
                     for _ in range(min(count, len(self._sizes))):
                         self._in_flight_bytes -= self._sizes.popleft()

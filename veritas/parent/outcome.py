@@ -25,7 +25,8 @@ class AuditOutcome:
     tier: str
     mode_requested: str
     mode_used: str = "stdout"
-    #: completed (audit_complete delivered) | failed (audit_error) | timeout | crashed
+    #: completed (audit_complete delivered) | failed (audit_error) | timeout | crashed |
+    #: cancelled (the consumer went away: ``AuditRunner.run`` was cancelled)
     state: str = "crashed"
     fallback: bool = False
     fallback_reason: str | None = None

@@ -182,8 +182,18 @@ class QueueServer:
 
     def ack(self, count: int) -> None:
         """Tell the child that *count* more events reached the consumer (call on the loop)."""
-        if count <= 0:
-            return
+        if count > 0:
+            self._send_ack(count)
+
+    def keepalive(self) -> None:
+        """Tell the child that this parent is alive though it acknowledges nothing (its
+        consumer is slow): an acknowledgement of zero events. The child's ``put_timeout``
+        counts from the last word it heard, so a busy parent is waited for and a hung one
+        is not (call on the loop)."""
+        if self.connected.is_set():
+            self._send_ack(0)
+
+    def _send_ack(self, count: int) -> None:
         if self.on_loop:
             if self._protocol is not None:
                 self._protocol.write(encode_ack(count))

@@ -47,6 +47,11 @@ _CHUNK = 1 << 18
 _STDERR_TAIL = 40
 STDERR_GRACE = 1.0  # seconds to wait for the end of stderr after the child has exited
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+#: Bytes of stdout event lines read but not yet delivered at which reading stops, so that a slow
+#: consumer makes the child wait (its pipe fills) instead of growing this process's memory.
+STDOUT_BACKLOG = 4 << 20
+#: Acknowledge at least every this many delivered events, not only when the inbox is empty.
+ACK_EVERY = 64
 
 
 def child_pythonpath(env: Mapping[str, str]) -> str:
@@ -103,7 +108,12 @@ class AuditRunner:
         return f"<AuditRunner {self.audit_id} {self.mode} {self.url!r}>"
 
     async def run(self, send: Send) -> AuditOutcome:
-        return await _Run(self, send).execute()
+        """Run the audit; its outcome. Cancelling the call kills the child's tree, records the
+        outcome as ``cancelled`` (metrics store included) and re-raises; the outcome is then
+        ``self.outcome``, which always holds the latest run's."""
+        run = _Run(self, send)
+        self.outcome: AuditOutcome = run.outcome
+        return await run.execute()
 
 
 class _Run:
@@ -125,6 +135,9 @@ class _Run:
         self.unacked = 0
         self.last_type: str | None = None
         self.never_connected = False
+        self.stdout_backlog = 0  # bytes of event lines in the inbox, not yet delivered
+        self.stdout_sizes: deque[int] = deque()  # the bytes of each stdout batch in the inbox
+        self.stdout_room = asyncio.Event()
 
     async def execute(self) -> AuditOutcome:
         started = time.monotonic()
@@ -189,12 +202,24 @@ class _Run:
                 self.r.timeout,
                 out.killed,
             )
+        except asyncio.CancelledError:
+            # The consumer went away (a web client that disconnected): the child's tree is
+            # killed at once, the ending recorded like any other, then the cancellation goes on.
+            out.state = "cancelled"
+            if proc.returncode is None:
+                out.killed = kill_tree(proc.pid)  # synchronous: a second cancel cannot skip it
+            await self._clean_up(proc, tmpdir)
+            self._finalise(started)
+            if self.r.metrics is not None:
+                self.r.metrics.record(out)
+            raise
         except BaseException:
             if proc.returncode is None:
                 kill_tree(proc.pid)  # synchronous: a second cancellation cannot skip it
             raise
         finally:
-            await self._clean_up(proc, tmpdir)
+            if out.state != "cancelled":
+                await self._clean_up(proc, tmpdir)
         for event, transport in self.merger.finish():
             await self._deliver(event, transport)
         self._finalise(started)
@@ -251,6 +276,8 @@ class _Run:
         ]
         stdout_open = True
         queue_open = self.server is not None
+        if self.server is not None:
+            readers.append(asyncio.create_task(self._keep_alive(self.server)))
         exited = asyncio.create_task(exit_of(proc))
         exited.add_done_callback(lambda _: self.inbox.put_nowait(("exited", None)))
         try:
@@ -267,6 +294,10 @@ class _Run:
                     for event in payload:
                         for ready, transport in self.merger.add(event, kind):
                             await self._deliver(ready, transport)
+                    if kind == "stdout":
+                        self.stdout_backlog -= self.stdout_sizes.popleft()
+                        if self.stdout_backlog < STDOUT_BACKLOG:
+                            self.stdout_room.set()
                 elif kind == "stdout-end":
                     stdout_open = False
                 elif kind == "queue-end":
@@ -286,6 +317,13 @@ class _Run:
         finally:
             for task in (*readers, exited):
                 task.cancel()
+
+    async def _keep_alive(self, server: QueueServer) -> None:
+        """While the Queue is open: a word to the child several times per ``put_timeout``, so
+        a consumer that takes its time (a slow web client) is not mistaken for a hung parent."""
+        while True:
+            await asyncio.sleep(self.r.put_timeout / 4)
+            server.keepalive()
 
     def _on_control(self, message: dict[str, Any]) -> None:
         if "failover" in message:
@@ -311,6 +349,10 @@ class _Run:
             runs.append([transport, event.seq, 1])
         if transport == "queue":
             self.unacked += 1
+            if self.unacked >= ACK_EVERY and self.server is not None:
+                # Within a long batch too: a busy loop must not look like a silent parent.
+                self.server.ack(self.unacked)
+                self.unacked = 0
         self.last_type = event.type
         if event.type == "audit_complete":
             out.final_state = event.summary
@@ -329,17 +371,27 @@ class _Run:
                 lines = bytes(pending[:cut]).split(b"\n")[:-1]
                 del pending[:cut]
                 self._take_lines(lines)
+                while self.stdout_backlog >= STDOUT_BACKLOG:
+                    self.stdout_room.clear()
+                    await self.stdout_room.wait()
             if pending:
                 self._take_lines([bytes(pending)])
         finally:
             self.inbox.put_nowait(("stdout-end", None))
 
+    def _put_stdout(self, events: list[ProgressEvent], size: int) -> None:
+        self.stdout_sizes.append(size)
+        self.stdout_backlog += size
+        self.inbox.put_nowait(("stdout", events))
+
     def _take_lines(self, lines: list[bytes]) -> None:
         events = []
+        size = 0
         for line in lines:
             if line.startswith(MARKER):
                 try:
                     events.append(decode_line(line))
+                    size += len(line)
                 except MalformedLine as exc:
                     self.outcome.malformed_lines += 1
                     log.warning(
@@ -350,8 +402,8 @@ class _Run:
                     )
             elif line.startswith(CONTROL_MARKER):
                 if events:
-                    self.inbox.put_nowait(("stdout", events))
-                    events = []
+                    self._put_stdout(events, size)
+                    events, size = [], 0
                 try:
                     self.inbox.put_nowait(("control", decode_control(line)))
                 except MalformedLine as exc:
@@ -360,7 +412,7 @@ class _Run:
             elif line.strip():
                 self.outcome.stray_stdout_lines += 1
         if events:
-            self.inbox.put_nowait(("stdout", events))
+            self._put_stdout(events, size)
 
     async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
         pending = b""
@@ -392,7 +444,7 @@ class _Run:
         out.fallback = self.r.mode == "queue" and out.mode_used != "queue"
         if out.fallback and out.fallback_reason is None:
             out.fallback_reason = out.queue_error or "events arrived over stdout"
-        if out.state != "timeout":
+        if out.state not in ("timeout", "cancelled"):
             if self.last_type == "audit_complete":
                 out.state = "completed"
             elif self.last_type == "audit_error":
