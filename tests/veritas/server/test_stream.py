@@ -241,3 +241,20 @@ def test_a_client_that_leaves_while_waiting_for_a_slot_cancels_before_any_child(
     status = server.wait_status(waiting, "cancelled")
     assert status["status"] == "cancelled" and status["ipc_outcome"] is None
     assert json.dumps(status).count("before the audit began") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_backend_streams_an_engine_from_outside(
+    serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    examples = Path(__file__).resolve().parents[3] / "examples" / "engines"
+    monkeypatch.setenv("PYTHONPATH", str(examples))
+    server = serve(engine="sitecheck:audit")
+    page = tmp_path / "page.html"
+    page.write_text("<title>Bakery</title><form action='http://x/'><input type=password></form>")
+    got = asyncio.run(receive(server.ws_url(server.start_audit(page.as_uri(), ipc=mode))))
+    attests(got, mode, len(got.events))
+    assert [e["phase"] for e in got.events][:2] == ["fetch", "fetch"]
+    assert got.events[-1]["type"] == "audit_complete"
+    assert got.events[-1]["summary"]["title"] == "Bakery"
+    assert any(e["type"] == "screenshot" and e["data"] for e in got.events)
