@@ -32,7 +32,7 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
 
 
-def read_report(path: Path) -> StageReport:
+def load_report(path: Path) -> StageReport:
     """Read, validate and re-derive a report.yaml (or a run directory's)."""
     file = path / "report.yaml" if path.is_dir() else path
     try:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.report.check import load_report
 from harness.report.gate import ReportError
 from harness.report.result import StageReport
 from harness.report.runs import MERGED_SUFFIX
-from harness.report.writer import assemble, case_timing, load_report, staging
+from harness.report.writer import assemble, case_timing, staging
 
 
 def _one(reports: list[StageReport], what: str, get: Callable[[StageReport], Any]) -> Any:

@@ -14,10 +14,10 @@ from typing import Any
 import yaml
 
 from harness.policy import load_policy
+from harness.report.check import load_report
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.provenance import code_version
 from harness.report.result import StageReport
-from harness.report.writer import load_report
 from veritas.child.engines import BUNDLED_ENGINE, ENGINE_ENV
 from veritas.parent.console import visible
 from veritas.parent.engine import resolve_engine

@@ -189,13 +189,6 @@ def _write(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def load_report(path: Path) -> StageReport:
-    """Read and check a report.yaml (or a run directory); ReportError says what is wrong."""
-    from harness.report.check import read_report
-
-    return read_report(path)
-
-
 def terminal_lines(report: StageReport, path: Path) -> list[str]:
     t = report["totals"]
     gate = report["gate"]

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.policy import load_policy, load_rollout_policy
+from harness.report.check import load_report
 from harness.report.gate import evaluate_run
 from harness.report.provenance import code_version
 from harness.report.runs import NoRunError, current_checkout_problems, latest_run
-from harness.report.writer import load_report
 from harness.rollout import ledger
-from harness.rollout.cohorts import CohortError, CohortReport, observe, table
+from harness.rollout.cohorts import CohortError, CohortReport, table
+from harness.rollout.sources import observe
 from veritas.parent.console import visible
 from veritas.parent.mode import STAGES
 

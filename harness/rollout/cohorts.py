@@ -302,33 +302,3 @@ def table(report: CohortReport) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def observe(
-    stage: float,
-    since: dt.datetime | None,
-    *,
-    metrics: Path | None = None,
-    prometheus: str | None = None,
-    now: dt.datetime | None = None,
-) -> CohortReport:
-    """The cohort report of *stage* since *since*, from Prometheus at *prometheus* if given,
-    else the metrics store at *metrics* (default: ``VERITAS_METRICS_DB`` or its default)."""
-    from harness.policy import load_rollout_policy
-    from veritas.parent.metrics import default_path
-
-    rules = load_rollout_policy()
-    if prometheus:
-        from harness.rollout.prometheus import from_prometheus
-
-        if since is None:
-            raise CohortError("--prometheus needs a start (--since, or a stage entered)")
-        cohorts = from_prometheus(prometheus, since, now)
-        source = f"Prometheus {prometheus}"
-    else:
-        path = metrics or default_path()
-        cohorts = from_store(path, since)
-        source = f"metrics store {path}"
-    return cohort_report(
-        cohorts, rules.cohorts[stage], rules.alpha, stage=stage, since=since, source=source
-    )

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.policy import load_policy
+from harness.report.check import load_report
 from harness.report.gate import evaluate_run
 from harness.report.page import render_html
 from harness.report.runs import NoRunError, latest_run
 from harness.report.runs import review as review_run
-from harness.report.writer import load_report
 from harness.rollout import ledger
 from harness.rollout.advance import cohorts_of, decide
-from harness.rollout.cohorts import CohortError, CohortReport, observe, table
+from harness.rollout.cohorts import CohortError, CohortReport, table
+from harness.rollout.sources import observe
 from veritas.parent.console import visible
 from veritas.parent.mode import STAGES
 

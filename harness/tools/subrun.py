@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.report.check import load_report
 from harness.report.result import StageReport
-from harness.report.writer import load_report
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,11 +13,12 @@ import yaml
 from harness.cli import main as harness_main
 from harness.policy import PolicyError, load_policy
 from harness.report import runs as report_runs
+from harness.report.check import load_report
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.page import render_html
 from harness.report.provenance import code_version
 from harness.report.result import CaseResult, StageReport, TransportRun, report_to_dict
-from harness.report.writer import assemble, load_report, scope, staging, write_files
+from harness.report.writer import assemble, scope, staging, write_files
 from harness.rollout import advance as ledger_cli
 from harness.rollout import ledger
 from harness.rollout.cohorts import CohortReport, MetricVerdict
