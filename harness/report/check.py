@@ -150,6 +150,13 @@ def verdict_problem(case: CaseResult) -> str | None:
     if verdict == "ignored":
         if not case.ignored_by:
             return "'ignored', but no ignore rule is named"
+        used = {rule.name for rule in case.ignore_rules if any(rule.masked.values())}
+        unknown = [name for name in case.ignored_by if name not in used]
+        if unknown:
+            return (
+                f"'ignored' by {unknown[0]!r}, but the case's ignore rules record no rule of "
+                "that name that masked a value"
+            )
         if equal and all(v == stdout for k, v in digests.items() if k.startswith("noise-")):
             return "'ignored', but every stream digest is equal: the verdict is 'match'"
         return None

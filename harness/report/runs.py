@@ -103,6 +103,21 @@ def engine_problems(report: StageReport, engine: str | None = None) -> list[str]
     return []
 
 
+def _scope_problems(report: StageReport, corpus_ids: list[str]) -> list[str]:
+    """Whether the report's list of the corpus's cases is the corpus's (its digest matched):
+    a report that lists fewer cases than its corpus holds would otherwise seem whole."""
+    listed = set(report["scope"]["corpus_cases"])
+    if listed == set(corpus_ids):
+        return []
+    missing = sorted(set(corpus_ids) - listed)
+    extra = sorted(listed - set(corpus_ids))
+    return [
+        f"scope.corpus_cases lists {len(listed)} cases, but its corpus (digest unchanged) holds "
+        f"{len(corpus_ids)}: missing {missing[:5]}{' …' if len(missing) > 5 else ''}"
+        + (f", unknown {extra[:5]}" if extra else "")
+    ]
+
+
 def current_checkout_problems(report: StageReport, engine: str | None = None) -> list[str]:
     """Why a report does not describe the current checkout (stale), if it doesn't.
 
@@ -130,6 +145,8 @@ def current_checkout_problems(report: StageReport, engine: str | None = None) ->
             problems.append(
                 "stale: the corpus changed since the report was written (digest differs)"
             )
+        elif dirs:
+            problems += _scope_problems(report, [c.id for c in load_corpus(dirs).cases])
     if code["dirty"]:
         problems.append("the working tree is dirty (outside reports/): commit before advancing")
     return problems

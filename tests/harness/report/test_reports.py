@@ -338,6 +338,10 @@ def test_a_subset_or_a_test_only_setting_cannot_gate() -> None:
             lambda d: d["totals"].update(cases=5),
             "totals.cases says 5, but the report's cases give 10",
         ),
+        (
+            lambda d: d["cases"][3].update(verdict="ignored", ignored_by=["anything"]),
+            "'ignored' by 'anything', but the case's ignore rules record no rule of that name",
+        ),
         (lambda d: d.update(totals=5), "totals: 5 is not of type 'object'"),
         (lambda d: d.update(stage="abc"), "stage: 'abc' is not one of"),
         (lambda d: d["provenance"].pop("code"), "provenance: 'code' is a required property"),
@@ -479,3 +483,27 @@ def test_a_report_made_with_another_engine_is_stale(monkeypatch: pytest.MonkeyPa
     toy["provenance"]["engine"]["source_digest"] = "sha256:" + "0" * 64
     (problem,) = report_runs.engine_problems(toy)
     assert "stale: engine toyengines:plain changed since the report was written" in problem
+
+
+def test_a_report_listing_fewer_cases_than_its_corpus_holds_is_refused() -> None:
+    from harness.corpus.cases import load_corpus
+    from harness.paths import DEFAULT_CORPUS
+
+    corpus = load_corpus([DEFAULT_CORPUS])
+    ids = [c.id for c in corpus.cases]
+    cases = [case(i) for i in ids[:12]]
+    edited = report(cases, corpus=ids[:12])  # a subset, its case list cut down to match
+    edited["provenance"]["corpus_dirs"] = [str(DEFAULT_CORPUS)]
+    edited["provenance"]["corpus_digest"] = corpus.digest
+    assert edited["scope"]["gating"]  # the report alone cannot tell
+    problems = report_runs.current_checkout_problems(edited)
+    assert any(
+        p.startswith(
+            f"scope.corpus_cases lists 12 cases, but its corpus (digest unchanged) holds {len(ids)}"
+        )
+        for p in problems
+    ), problems
+    whole = report([case(i) for i in ids], corpus=ids)
+    whole["provenance"]["corpus_dirs"] = [str(DEFAULT_CORPUS)]
+    whole["provenance"]["corpus_digest"] = corpus.digest
+    assert not [p for p in report_runs.current_checkout_problems(whole) if "corpus" in p]
