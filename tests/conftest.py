@@ -10,6 +10,6 @@ def _private_metrics_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Every test writes metrics to its own database, never to the user's."""
     path = tmp_path / "metrics.sqlite3"
     monkeypatch.setenv("VERITAS_METRICS_DB", str(path))
-    for name in ("QUEUE_IPC_MODE", "QUEUE_IPC_ROLLOUT", "VERITAS_IPC_FAULT"):
+    for name in ("QUEUE_IPC_MODE", "QUEUE_IPC_ROLLOUT", "VERITAS_IPC_FAULT", "VERITAS_IPC_SEQ_LOG"):
         monkeypatch.delenv(name, raising=False)
     return path

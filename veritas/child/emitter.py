@@ -21,6 +21,7 @@ import threading
 from typing import Any, BinaryIO
 
 from veritas.child.queue_sender import QueueFailure, QueueSender
+from veritas.child.seqlog import SeqLog
 from veritas.protocol.event import ProgressEvent, validate_event
 from veritas.protocol.stdout_wire import encode_control, encode_line
 
@@ -47,10 +48,18 @@ def _warn(message: str) -> None:
 class Emitter:
     """Implements ``veritas.protocol.event.EventSink`` for the child process."""
 
-    def __init__(self, audit_id: str, stdout: BinaryIO, queue: QueueSender | None = None) -> None:
+    def __init__(
+        self,
+        audit_id: str,
+        stdout: BinaryIO,
+        queue: QueueSender | None = None,
+        *,
+        seq_log: SeqLog | None = None,
+    ) -> None:
         self.audit_id = audit_id
         self._stdout = stdout
         self._queue = queue
+        self._seq_log = seq_log  # test-only (veritas.child.seqlog): what the transport accepted
         self._lock = threading.Lock()
         self._seq = 0
         self.sent = {"queue": 0, "stdout": 0}
@@ -86,6 +95,8 @@ class Emitter:
             )
             validate_event(event)
             self._send(event)
+            if self._seq_log is not None:
+                self._seq_log.accepted(event.seq)
             self._seq += 1
             self.last_type = type
             return event

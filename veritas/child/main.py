@@ -25,6 +25,7 @@ from typing import Any, cast
 from veritas.child.emitter import Emitter, claim_stdout
 from veritas.child.faults import Fault, FaultInjector, FaultSpecError, fault_from_env
 from veritas.child.queue_sender import QueueFailure, QueueSender
+from veritas.child.seqlog import seq_log_from_env
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    emitter = Emitter(args.audit_id, stdout, queue)
+    emitter = Emitter(args.audit_id, stdout, queue, seq_log=seq_log_from_env())
     if failover is not None:
         emitter.fail_over(failover)
     code = 0
