@@ -8,8 +8,9 @@ emitter writes to, and points file descriptor 1 (``print``, C libraries, subproc
 stderr. Nothing the audit prints can forge or split an event line.
 
 Failover: in Queue mode, any Queue failure (cannot connect, put fails, put times out) moves
-the remaining events to stdout with ``seq`` continuing. Events the Queue accepted but never
-sent are written to stdout first, so nothing is lost; the parent merges both channels by
+the remaining events to stdout with ``seq`` continuing, starting with the event whose put
+failed (a put that fails has not accepted its event; every event a put accepted is already
+on its way to the parent), so nothing is lost or repeated; the parent merges both channels by
 ``seq``. A ``##IPC:`` control line tells the parent why.
 """
 
@@ -131,24 +132,12 @@ class Emitter:
         self.sent["stdout"] += 1
 
     def _fail_over(self, reason: str) -> None:
-        unsent: list[ProgressEvent] = []
         connected = self._queue is not None
         if self._queue is not None:
-            unsent = self._queue.abandon()
+            self._queue.abandon()
             self._queue = None
-            self.sent["queue"] -= len(unsent)
         self.failover_reason = reason
-        at_seq = unsent[0].seq if unsent else self._seq
-        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {at_seq}")
+        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {self._seq}")
         self._stdout.write(
-            encode_control(
-                {
-                    "failover": reason,
-                    "at_seq": at_seq,
-                    "replayed": len(unsent),
-                    "connected": connected,
-                }
-            )
+            encode_control({"failover": reason, "at_seq": self._seq, "connected": connected})
         )
-        for event in unsent:
-            self._write(event)

@@ -155,18 +155,29 @@ class QueueServer:
         sock = socket.socket(fileno=os.dup(conn.fileno()))
         conn.close()
 
+        # The batches of one read are handed on as one: the child writes each event as soon as
+        # it is put, and the frames that accumulated while the loop was busy arrive together.
+        events: list[ProgressEvent] = []
+
+        def on_read() -> None:
+            if events:
+                on_batch(events.copy())
+                events.clear()
+
         def on_message(message: bytes) -> bool:
             if message[:1] == BATCH:
                 try:
-                    on_batch(decode_batch(message))
+                    events.extend(decode_batch(message))
                 except WireError as exc:
+                    on_read()
                     on_end(f"queue read failed: {type(exc).__name__}: {exc}")
                     return False
                 return True
+            on_read()
             on_end(None if message == END else f"unknown message kind {message[:1]!r}")
             return False
 
-        self._protocol = FrameProtocol(on_message, on_end)
+        self._protocol = FrameProtocol(on_message, on_end, on_read)
         loop = asyncio.get_running_loop()
         self._adopting = loop.create_task(
             loop.connect_accepted_socket(lambda: self._protocol, sock)
@@ -188,14 +199,26 @@ class QueueServer:
             if self._protocol is not None:
                 self._protocol.write(encode_ack(count))
             return
+        self._send(encode_ack(count))
+
+    def end_read(self) -> None:
+        """Tell the child its end of stream was read and everything deliverable delivered
+        (call on the loop, after the last ``ack``): it waits for no further acknowledgement."""
+        if self.on_loop:
+            if self._protocol is not None:
+                self._protocol.write(END)
+            return
+        self._send(END)
+
+    def _send(self, message: bytes) -> None:
         conn = self._conn
         if conn is None:
             return
         try:
             with self._send_lock:
-                conn.send_bytes(encode_ack(count))
-        except OSError as exc:  # the child is gone; nothing waits for the credit
-            log.debug("ack of %d not sent: %s", count, exc)
+                conn.send_bytes(message)
+        except OSError as exc:  # the child is gone; nothing waits for the message
+            log.debug("%r not sent to the child: %s", message[:1], exc)
 
     def _wake_accept(self) -> None:
         try:
