@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -213,3 +214,15 @@ def test_the_child_runs_this_veritas_not_one_in_the_working_directory(
     assert outcome.exit_code == 0 and outcome.state == "completed"
     assert outcome.attested_transport == mode
     assert [e.seq for e in events] == list(range(20))
+
+
+def test_a_gap_is_reported_without_the_child_waiting_put_timeout_at_close() -> None:
+    # The parent can never acknowledge the events after a dropped one; once it has read the
+    # end of stream it says so, and the child ends instead of waiting for acknowledgements.
+    env = {**os.environ, "VERITAS_IPC_FAULT": "drop@5"}
+    started = time.monotonic()
+    outcome, events = run("synthetic:?events=30", mode="queue", put_timeout=8.0, env=env)
+    assert time.monotonic() - started < 6.0
+    assert outcome.ipc_faults and "5" in outcome.ipc_faults[0]
+    assert outcome.attested_transport == "queue" and not outcome.fallback
+    assert [e.seq for e in events] == [s for s in range(30) if s != 5]
