@@ -3,7 +3,8 @@
     python -m veritas.child URL --tier TIER --audit-id ID [--ipc stdout|queue]
 
 With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
-``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S}``.
+``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S,
+"named_pipe": bool}``.
 The authkey travels this way so that it is never on a command line nor in the environment, where the child's own
 children (a browser, say) would inherit it.
 
@@ -53,6 +54,7 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
             maxsize=int(spec["maxsize"]),
             max_bytes=int(spec["max_bytes"]),
             put_timeout=float(spec["put_timeout"]),
+            named_pipe=bool(spec.get("named_pipe", sys.platform == "win32")),
             sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
             injector=FaultInjector(fault)
             if fault is not None and fault.kind not in ("connect", "sever")

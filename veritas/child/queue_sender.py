@@ -22,9 +22,10 @@ path on any platform, for tests) the write blocks, as ``Connection.send_bytes`` 
 The connection's descriptor is closed only once no thread can use it any more: a thread that
 read ``_handle`` just before another closed it would otherwise read or write whatever file
 the process opens next under the same number (a module being imported, a page being
-written). So a hang-up only shuts down the sending side (the parent reads everything sent,
-sees the end and hangs up, which ends the ack thread), and the descriptor is closed after the
-ack thread is done. Shutting down the receiving side too would make the parent's next
+written). The ack thread ends on the parent's ``E`` (its last message) or when the parent
+hangs up; a hang-up of this side only shuts down the sending side (the parent reads
+everything sent, sees the end and hangs up), and the descriptor is closed after the ack
+thread is done. Shutting down the receiving side too would make the parent's next
 acknowledgement fail.
 
 Locking: ``_send_lock`` makes one ``put`` (or the end of stream) at a time write, and keeps
@@ -282,11 +283,11 @@ class QueueSender:
         try:
             while True:
                 message = self._conn.recv_bytes()
-                if message == END:
+                if message == END:  # the parent's last word: nothing to read any more
                     with self._cond:
                         self._end_read = True
                         self._cond.notify_all()
-                    continue
+                    return
                 count = decode_ack(message)
                 with self._cond:
                     self._in_flight -= count
