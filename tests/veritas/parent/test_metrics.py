@@ -81,3 +81,14 @@ def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> Non
     (row,) = store.rows()
     assert row["url"] == "https://x.example/\\udcff\\ud83d\\ude00"
     assert row["fallback_reason"] == "put failed: \\ud800"
+
+
+def test_the_windows_default_is_under_local_app_data(tmp_path: Path) -> None:
+    env = {"LOCALAPPDATA": str(tmp_path)}
+    assert default_path(env, windows=True) == tmp_path / "veritas" / "metrics.sqlite3"
+    assert default_path({}, windows=True).parts[-4:] == (
+        "AppData",
+        "Local",
+        "veritas",
+        "metrics.sqlite3",
+    )
