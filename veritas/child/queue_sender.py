@@ -105,6 +105,11 @@ class QueueSender:
         self._poll: select.poll | None = None
         if not named_pipe:
             self._out = socket.socket(fileno=os.dup(self._conn.fileno()))
+            with contextlib.suppress(OSError):
+                # Room in the kernel for all the payload the credit lets be in flight: a put
+                # then waits for credit rather than for the parent to read, and the parent
+                # reads one event while the child builds the next.
+                self._out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max_bytes)
             self._poll = select.poll()
             self._poll.register(self._out.fileno(), select.POLLOUT)
         self._send_lock = threading.Lock()
