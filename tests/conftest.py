@@ -10,6 +10,7 @@ def _private_metrics_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Every test writes metrics to its own database, never to the user's."""
     path = tmp_path / "metrics.sqlite3"
     monkeypatch.setenv("VERITAS_METRICS_DB", str(path))
-    for name in ("QUEUE_IPC_MODE", "QUEUE_IPC_ROLLOUT", "VERITAS_IPC_FAULT", "VERITAS_IPC_SEQ_LOG"):
+    for name in ("QUEUE_IPC_MODE", "QUEUE_IPC_ROLLOUT", "VERITAS_IPC_FAULT"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("VERITAS_IPC_SEQ_LOG", raising=False)  # the kill test's record
     return path

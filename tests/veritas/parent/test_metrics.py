@@ -72,17 +72,6 @@ def test_path_comes_from_the_environment(tmp_path: Path) -> None:
     )
 
 
-def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> None:
-    store = MetricsStore(tmp_path / "m.sqlite3")
-    o = outcome(1, fallback=True)
-    o.url = "https://x.example/\udcff\ud83d\ude00"  # an undecodable argv byte, a split pair
-    o.fallback_reason = "put failed: \ud800"
-    store.record(o)
-    (row,) = store.rows()
-    assert row["url"] == "https://x.example/\\udcff\\ud83d\\ude00"
-    assert row["fallback_reason"] == "put failed: \\ud800"
-
-
 def test_the_windows_default_is_under_local_app_data(tmp_path: Path) -> None:
     env = {"LOCALAPPDATA": str(tmp_path)}
     assert default_path(env, windows=True) == tmp_path / "veritas" / "metrics.sqlite3"
@@ -92,3 +81,14 @@ def test_the_windows_default_is_under_local_app_data(tmp_path: Path) -> None:
         "veritas",
         "metrics.sqlite3",
     )
+
+
+def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / "m.sqlite3")
+    o = outcome(1, fallback=True)
+    o.url = "https://x.example/\udcff\ud83d\ude00"  # an undecodable argv byte, a split pair
+    o.fallback_reason = "put failed: \ud800"
+    store.record(o)
+    (row,) = store.rows()
+    assert row["url"] == "https://x.example/\\udcff\\ud83d\\ude00"
+    assert row["fallback_reason"] == "put failed: \\ud800"
