@@ -9,8 +9,11 @@ parent's event loop reads whatever frames have accumulated in one read and hands
 one batch.
 
 ``put`` never drops: it waits while ``maxsize`` events, or ``max_bytes`` of payload, are in
-flight (sent but not yet acknowledged by the parent), and while the socket cannot take the
-frame, for at most ``put_timeout`` seconds in all. A ``put`` that raises ``QueueFailure`` did
+flight (sent but not yet acknowledged by the parent), until ``put_timeout`` seconds have
+passed without a word from the parent. A parent whose consumer is slow (a web client reading
+slowly) sends acknowledgements of zero events to say it is alive, so it is waited for as long
+as it lives; a parent that hangs says nothing and the child fails over. A put also waits, at
+most ``put_timeout`` seconds, while the socket cannot take its frame. A ``put`` that raises ``QueueFailure`` did
 not accept its event (the parent may hold part of its frame, never a whole one), so the
 emitter sends it over stdout and nothing is lost or repeated. The parent acknowledges in
 ``seq`` order, so the sizes of the events in flight are a FIFO.
@@ -120,6 +123,7 @@ class QueueSender:
         self._in_flight_bytes = 0
         self._failure: str | None = None
         self._end_read = False  # the parent has read the end of stream
+        self._heard = 0.0  # monotonic time of the parent's latest acknowledgement
         self._closing = False
         self._acks = threading.Thread(
             target=self._read_acks, name="veritas-queue-acks", daemon=True
@@ -151,7 +155,7 @@ class QueueSender:
         try:
             with self._cond:
                 while self._failure is None and self._full(size):
-                    left = deadline - time.monotonic()
+                    left = self._patience(deadline)
                     if left <= 0:
                         self._failure = (
                             f"put timed out after {self.put_timeout:g}s with "
@@ -175,6 +179,11 @@ class QueueSender:
                 raise QueueFailure(self._fail(f"put failed: {type(exc).__name__}: {exc}")) from None
         finally:
             self._send_lock.release()
+
+    def _patience(self, deadline: float) -> float:
+        """Seconds left to wait: until *deadline* or ``put_timeout`` after the parent was last
+        heard from, whichever is later. (The caller holds ``_cond``.)"""
+        return max(deadline, self._heard + self.put_timeout) - time.monotonic()
 
     def _full(self, size: int) -> bool:
         """Must a put of *size* payload bytes wait? (The caller holds ``_cond``.)"""
@@ -208,7 +217,7 @@ class QueueSender:
             # The parent acknowledges what it delivered, then says it has read the end; after
             # a gap it can deliver no further, and the end is all it will say.
             while self._failure is None and self._in_flight > 0 and not self._end_read:
-                left = deadline - time.monotonic()
+                left = self._patience(deadline)
                 if left <= 0:
                     self._failure = f"close timed out with {self._in_flight} events unacknowledged"
                     break
@@ -295,6 +304,7 @@ class QueueSender:
                     return
                 count = decode_ack(message)
                 with self._cond:
+                    self._heard = time.monotonic()
                     self._in_flight -= count
                     for _ in range(min(count, len(self._sizes))):
                         self._in_flight_bytes -= self._sizes.popleft()

@@ -245,3 +245,52 @@ def test_the_descriptor_is_closed_only_after_the_ack_thread_ended(
     receiver.close()
     assert alive_at_close == [False]
     assert not sender._acks.is_alive()
+
+
+class SlowReceiver(Receiver):
+    """A parent whose consumer is slow: it holds its acknowledgements for *hold* seconds but
+    says it is alive (an acknowledgement of zero events) every *beat* seconds meanwhile."""
+
+    def __init__(self, hold: float, beat: float) -> None:
+        self.hold, self.beat = hold, beat
+        super().__init__()
+
+    def _run(self) -> None:
+        with self.listener.accept() as conn:
+            try:
+                while (message := conn.recv_bytes()) != END:
+                    events = decode_batch(message)
+                    self.batches.append([e.seq for e in events])
+                    until = time.monotonic() + self.hold
+                    while time.monotonic() < until:
+                        time.sleep(self.beat)
+                        conn.send_bytes(encode_ack(0))
+                    conn.send_bytes(encode_ack(len(events)))
+            except (EOFError, ConnectionError):
+                return
+            self.ended = True
+
+
+def test_a_busy_parent_that_says_it_is_alive_is_waited_for_beyond_put_timeout() -> None:
+    # Generous margins: the beats come ten times per put_timeout, and the hold is more than
+    # twice put_timeout.
+    receiver = SlowReceiver(hold=2.2, beat=0.1)
+    sender = receiver.sender(maxsize=1, put_timeout=1.0)
+    started = time.monotonic()
+    for seq in range(2):
+        sender.put(event(seq))  # the second waits ~2.2 s for the first one's acknowledgement
+    sender.close()  # and this for the second's
+    receiver.close()
+    assert time.monotonic() - started > 2 * 2.2
+    assert receiver.seqs == [0, 1]
+    assert receiver.ended
+
+
+def test_silence_longer_than_put_timeout_still_fails_over() -> None:
+    receiver = SlowReceiver(hold=1.5, beat=1.0)  # beats further apart than put_timeout
+    sender = receiver.sender(maxsize=1, put_timeout=0.4)
+    sender.put(event(0))
+    with pytest.raises(QueueFailure, match="put timed out"):
+        sender.put(event(1))
+    sender.abandon()
+    receiver.close(wait=3)
