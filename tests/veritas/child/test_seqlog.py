@@ -16,8 +16,9 @@ def test_the_emitter_records_each_event_after_it_was_written(tmp_path: Path) -> 
     log = SeqLog(str(tmp_path / "seq"))
     with out.open("wb") as stdout:
         emitter = Emitter("a", stdout, seq_log=log)
-        for _ in range(3):
-            emitter.emit("log", "scout")
+        emitter.emit("audit_start", "init")
+        emitter.emit("log", "scout")
+        emitter.emit("audit_complete", "complete", summary={})
     log.close()
     assert read_seq_log(tmp_path / "seq") == [0, 1, 2]
     assert out.read_bytes().count(b"\n") == 3
