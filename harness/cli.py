@@ -18,6 +18,7 @@
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
     harness failover --points N     sever the Queue at N random points; nothing may be lost
+    harness killtest --points N     SIGKILL the child at N random moments per mode; lose nothing
     harness flakes --runs N         validate the corpus N times clean; any mismatch fails
 
 Exit codes: 0 success / gate passed; 1 gate refused or validation failed; 2 bad input (a
@@ -129,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     failover.add_argument("--seed", type=int, default=20261124)
     failover.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     failover.add_argument("--json", action="store_true")
+    killtest = sub.add_parser(
+        "killtest", help="SIGKILL the child at random moments; lose nothing it accepted"
+    )
+    killtest.add_argument("--points", type=int, default=50)
+    killtest.add_argument("--seed", type=int, default=20261124)
+    killtest.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    killtest.add_argument("--json", action="store_true")
     flakes = sub.add_parser("flakes", help="validate the corpus N times clean, count non-matches")
     flakes.add_argument("--runs", type=int, default=20)
     flakes.add_argument("--stage", type=_stage, default=0.1)
@@ -269,6 +277,21 @@ def _failover(args: argparse.Namespace) -> int:
     return 0 if passed(result) else 1
 
 
+def _killtest(args: argparse.Namespace) -> int:
+    from harness.corpus.cases import CorpusError
+    from harness.tools.killtest import passed, run_killtest, table
+
+    if args.points < 1:
+        return _usage_error(f"--points {args.points}: must be >= 1")
+    try:
+        result = run_killtest(args.corpus, args.points, args.seed)
+    except CorpusError as exc:
+        return _usage_error(str(exc))
+    path = _write_bench(args, "killtest", result, folder="reliability")
+    print(json.dumps(result) if args.json else f"{table(result)}\nwritten: {path}")
+    return 0 if passed(result) else 1
+
+
 def _flakes(args: argparse.Namespace) -> int:
     from harness.tools.flakes import run_flakes, table
 
@@ -308,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _selftest(args)
         if args.command == "failover":
             return _failover(args)
+        if args.command == "killtest":
+            return _killtest(args)
         if args.command == "flakes":
             return _flakes(args)
         if args.command == "cohorts" and args.simulate:

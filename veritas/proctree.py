@@ -20,12 +20,13 @@ def new_group_kwargs() -> dict[str, Any]:
     return {"start_new_session": True}
 
 
-def kill_tree(pid: int) -> int:
+def kill_tree(pid: int, *, group: bool = sys.platform != "win32") -> int:
     """Kill *pid* and every descendant; return how many processes were signalled.
 
     Descendants are collected before the parent dies (afterwards they are re-parented and
-    no longer findable through it); on POSIX the process group is killed as well, which
-    also reaches descendants that were already orphaned.
+    no longer findable through it); with *group* (POSIX) the process group is killed as
+    well, which also reaches descendants that were already orphaned. Without it (Windows,
+    where there is no such group; selectable anywhere) psutil's tree walk is all there is.
     """
     victims: list[psutil.Process] = []
     try:
@@ -33,7 +34,7 @@ def kill_tree(pid: int) -> int:
         victims = [root, *root.children(recursive=True)]
     except psutil.Error:
         pass
-    if sys.platform != "win32":
+    if group:
         # The child leads its own session, so its process group id is its pid.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)

@@ -25,6 +25,7 @@ from typing import Any
 from harness.paths import ROOT
 from veritas.child.engines import BUNDLED_ENGINE
 from veritas.child.faults import ENV as FAULT_ENV
+from veritas.child.seqlog import ENV as SEQ_LOG_ENV
 from veritas.parent.engine import check_engine
 
 PACKAGES = ("veritas-ipc", "pytest", "pytest-xdist", "deepdiff", "pillow", "pyyaml", "psutil")
@@ -35,7 +36,7 @@ NOT_CODE = frozenset({"harness/stages.yaml"})
 #: Variables recorded in a report: every setting the product or the harness reads.
 RECORDED_PREFIXES = ("QUEUE_IPC_", "VERITAS_")
 #: Settings that exist only to test the harness: a run with one of them set cannot gate.
-TEST_ONLY_VARIABLES = frozenset({FAULT_ENV})
+TEST_ONLY_VARIABLES = frozenset({FAULT_ENV, SEQ_LOG_ENV})
 TEST_ONLY_PREFIXES = ("VERITAS_TEST_",)
 #: Recorded by name only: a value that may be a secret or is a local path of no interest.
 _VALUE_HIDDEN = frozenset({"VERITAS_IPC_AUTHKEY", "VERITAS_METRICS_DB"})

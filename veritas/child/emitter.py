@@ -8,8 +8,9 @@ emitter writes to, and points file descriptor 1 (``print``, C libraries, subproc
 stderr. Nothing the audit prints can forge or split an event line.
 
 Failover: in Queue mode, any Queue failure (cannot connect, put fails, put times out) moves
-the remaining events to stdout with ``seq`` continuing. Events the Queue accepted but never
-sent are written to stdout first, so nothing is lost; the parent merges both channels by
+the remaining events to stdout with ``seq`` continuing, starting with the event whose put
+failed (a put that fails has not accepted its event; every event a put accepted is already
+on its way to the parent), so nothing is lost or repeated; the parent merges both channels by
 ``seq``. A ``##IPC:`` control line tells the parent why.
 """
 
@@ -21,6 +22,7 @@ import threading
 from typing import Any, BinaryIO
 
 from veritas.child.queue_sender import QueueFailure, QueueSender
+from veritas.child.seqlog import SeqLog
 from veritas.protocol.event import ProgressEvent, check_order, validate_event
 from veritas.protocol.stdout_wire import encode_control, encode_line
 
@@ -47,10 +49,18 @@ def _warn(message: str) -> None:
 class Emitter:
     """Implements ``veritas.protocol.event.EventSink`` for the child process."""
 
-    def __init__(self, audit_id: str, stdout: BinaryIO, queue: QueueSender | None = None) -> None:
+    def __init__(
+        self,
+        audit_id: str,
+        stdout: BinaryIO,
+        queue: QueueSender | None = None,
+        *,
+        seq_log: SeqLog | None = None,
+    ) -> None:
         self.audit_id = audit_id
         self._stdout = stdout
         self._queue = queue
+        self._seq_log = seq_log  # test-only (veritas.child.seqlog): what the transport accepted
         self._lock = threading.Lock()
         self._seq = 0
         self.sent = {"queue": 0, "stdout": 0}
@@ -87,6 +97,8 @@ class Emitter:
             validate_event(event)
             check_order(self.last_type, type)
             self._send(event)
+            if self._seq_log is not None:
+                self._seq_log.accepted(event.seq)
             self._seq += 1
             self.last_type = type
             return event
@@ -121,24 +133,12 @@ class Emitter:
         self.sent["stdout"] += 1
 
     def _fail_over(self, reason: str) -> None:
-        unsent: list[ProgressEvent] = []
         connected = self._queue is not None
         if self._queue is not None:
-            unsent = self._queue.abandon()
+            self._queue.abandon()
             self._queue = None
-            self.sent["queue"] -= len(unsent)
         self.failover_reason = reason
-        at_seq = unsent[0].seq if unsent else self._seq
-        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {at_seq}")
+        _warn(f"Queue IPC failed ({reason}); continuing on stdout at seq {self._seq}")
         self._stdout.write(
-            encode_control(
-                {
-                    "failover": reason,
-                    "at_seq": at_seq,
-                    "replayed": len(unsent),
-                    "connected": connected,
-                }
-            )
+            encode_control({"failover": reason, "at_seq": self._seq, "connected": connected})
         )
-        for event in unsent:
-            self._write(event)

@@ -15,7 +15,7 @@ sent over the Queue from 0; for ``pixel`` and ``truncate`` it counts events carr
   truncate@K     the K-th event with data loses the second half of it
   split@K        from event K on, every character above U+FFFF in the event's text (step,
                  detail, summary keys and values) becomes its two UTF-16 surrogate halves
-  delay@MS       every batch waits MS milliseconds before it is sent
+  delay@MS       every event waits MS milliseconds before it is sent
   crash@K        the child dies (exit 70) when event K is due
   hang@K         the child stops forever when event K is due
 """

@@ -4,7 +4,8 @@
                             [--request-timeout S] [--engine MODULE:FUNCTION]
 
 With ``--ipc queue`` the child reads one JSON line from stdin, written by its parent:
-``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S}``.
+``{"address": …, "authkey": "<hex>", "maxsize": N, "max_bytes": B, "put_timeout": S,
+"named_pipe": bool}``.
 The authkey travels this way so that it is never on a command line nor in the environment, where the child's own
 children (a browser, say) would inherit it.
 
@@ -26,6 +27,7 @@ from veritas.child.emitter import Emitter, claim_stdout
 from veritas.child.engines import BUNDLED_ENGINE, SYNTHETIC, run_engine
 from veritas.child.faults import Fault, FaultInjector, FaultSpecError, fault_from_env
 from veritas.child.queue_sender import QueueFailure, QueueSender
+from veritas.child.seqlog import seq_log_from_env
 from veritas.protocol.event import TERMINAL_TYPES
 
 
@@ -55,6 +57,7 @@ def _connect_queue(fault: Fault | None) -> QueueSender:
             maxsize=int(spec["maxsize"]),
             max_bytes=int(spec["max_bytes"]),
             put_timeout=float(spec["put_timeout"]),
+            named_pipe=bool(spec.get("named_pipe", sys.platform == "win32")),
             sever_after=fault.k if fault is not None and fault.kind == "sever" else None,
             injector=FaultInjector(fault)
             if fault is not None and fault.kind not in ("connect", "sever")
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    emitter = Emitter(args.audit_id, stdout, queue)
+    emitter = Emitter(args.audit_id, stdout, queue, seq_log=seq_log_from_env())
     if failover is not None:
         emitter.fail_over(failover)
     code = 0

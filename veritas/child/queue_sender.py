@@ -1,39 +1,48 @@
 """The child's end of the Queue (runs in the child; standard library only).
 
+Durability: when ``put`` returns, its event is in the kernel (the socket's buffer, which the
+parent reads even after this process is killed) or already in the parent — never in a buffer
+of this process, which SIGKILL, the OOM killer or ``os._exit`` would destroy. So the putting
+thread writes the event's frame itself and returns once the kernel has taken all of it; there
+is no feeder thread holding accepted events. The kernel does the batching that matters: the
+parent's event loop reads whatever frames have accumulated in one read and hands them on as
+one batch.
+
 ``put`` never drops: it waits while ``maxsize`` events, or ``max_bytes`` of payload, are in
-flight (accepted but not yet acknowledged by the parent), until ``put_timeout`` seconds have
+flight (sent but not yet acknowledged by the parent), until ``put_timeout`` seconds have
 passed without a word from the parent. A parent whose consumer is slow (a web client reading
 slowly) sends acknowledgements of zero events to say it is alive, so it is waited for as long
-as it lives; a parent that hangs says nothing and the child fails over.
-The parent acknowledges in ``seq`` order, so the sizes of the events in flight are a FIFO.
+as it lives; a parent that hangs says nothing and the child fails over. A put also waits, at
+most ``put_timeout`` seconds, while the socket cannot take its frame. A ``put`` that raises ``QueueFailure`` did
+not accept its event (the parent may hold part of its frame, never a whole one), so the
+emitter sends it over stdout and nothing is lost or repeated. The parent acknowledges in
+``seq`` order, so the sizes of the events in flight are a FIFO.
 
-Two ways out, chosen per event, one at a time (``_busy``), so order is kept:
-
-* **Direct**: a small event put after a pause (every earlier event acknowledged, so the
-  parent is reading and the send cannot block; the previous put at least ``DIRECT_GAP`` ago)
-  is sent by the putting thread itself. A slow producer — the usual audit, a few events a
-  second — then pays no thread hand-off, which is what keeps the Queue's latency low.
-* **Feeder**: otherwise the event is buffered and a feeder thread sends everything buffered
-  as one batch, the way ``multiprocessing.Queue``'s feeder does, so a busy producer pays one
-  round of framing per batch rather than per event.
+On a socket (POSIX) the write never blocks past the deadline: the socket is written without
+blocking and polled for room. On a named pipe (Windows; ``named_pipe=True`` selects the same
+path on any platform, for tests) the write blocks, as ``Connection.send_bytes`` does.
 
 The connection's descriptor is closed only once no thread can use it any more: a thread that
 read ``_handle`` just before another closed it would otherwise read or write whatever file
 the process opens next under the same number (a module being imported, a page being
-written). So a hang-up only shuts down the sending side (a send in progress fails; the
-parent reads everything sent, sees the end and hangs up, which ends the ack thread), and the
-descriptor is closed after both threads are done. Shutting down the receiving side too would
-make the parent's next acknowledgement fail, and asyncio then drops what it had not yet read.
+written). The ack thread ends on the parent's ``E`` (its last message) or when the parent
+hangs up; a hang-up of this side only shuts down the sending side (the parent reads
+everything sent, sees the end and hangs up), and the descriptor is closed after the ack
+thread is done. Shutting down the receiving side too would make the parent's next
+acknowledgement fail.
 
-Locking: ``_cond`` guards ``_buffer``, ``_sending``, ``_busy``, ``_in_flight``, ``_sizes``,
-``_in_flight_bytes``, ``_failure`` and ``_closing``. Only the holder of ``_busy`` sends; the
-ack thread is the only one that receives.
+Locking: ``_send_lock`` makes one ``put`` (or the end of stream) at a time write, and keeps
+the order of the writes that of the credit taken. ``_cond`` guards ``_in_flight``,
+``_sizes``, ``_in_flight_bytes``, ``_failure``, ``_end_read`` and ``_closing``. The ack thread
+is the only one that receives.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import os
+import select
 import socket
 import sys
 import threading
@@ -43,14 +52,17 @@ from typing import Any
 
 from veritas.child.faults import FaultInjector
 from veritas.protocol.event import ProgressEvent
-from veritas.protocol.queue_wire import END, MAX_BYTES, decode_ack, encode_batch, shut_down
+from veritas.protocol.queue_wire import (
+    END,
+    MAX_BYTES,
+    decode_ack,
+    encode_batch,
+    frame_header,
+    shut_down,
+)
 
-#: A put this long after the previous one, with nothing buffered, is sent directly.
-DIRECT_GAP = 0.0005
 #: How long the parent gets to hang up after the end before the ack thread is woken anyway.
 HANG_UP_GRACE = 1.0
-#: Larger events always go through the feeder (the producer must not block on a big send).
-DIRECT_MAX_BYTES = 64 * 1024
 
 
 class QueueFailure(Exception):
@@ -72,6 +84,7 @@ class QueueSender:
         put_timeout: float = 10.0,
         sever_after: int | None = None,
         injector: FaultInjector | None = None,
+        named_pipe: bool = sys.platform == "win32",
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"QueueSender maxsize {maxsize} must be >= 1")
@@ -80,6 +93,8 @@ class QueueSender:
         self.maxsize = maxsize
         self.max_bytes = max_bytes
         self.put_timeout = put_timeout
+        #: a named pipe: blocking writes, no shutdown (closing is what wakes a reader)
+        self.named_pipe = named_pipe
         self._sever_after = sever_after  # test-only (veritas.child.faults): cut after this many
         self._injector = injector  # test-only (veritas.child.faults): corrupts what is sent
         self._sent = 0
@@ -87,23 +102,32 @@ class QueueSender:
             self._conn: Connection = Client(address, authkey=authkey)
         except Exception as exc:
             raise QueueFailure(f"connect: {type(exc).__name__}: {exc}") from None
+        # Writes go through a duplicate, so that they can be made without blocking while the
+        # ack thread's reads of the original still block (the flag is per call, not per socket).
+        self._out: socket.socket | None = None
+        self._poll: select.poll | None = None
+        if not named_pipe:
+            self._out = socket.socket(fileno=os.dup(self._conn.fileno()))
+            with contextlib.suppress(OSError):
+                # Room in the kernel for all the payload the credit lets be in flight: a put
+                # then waits for credit rather than for the parent to read, and the parent
+                # reads one event while the child builds the next.
+                self._out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max_bytes)
+            self._poll = select.poll()
+            self._poll.register(self._out.fileno(), select.POLLOUT)
+        self._send_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._buffer: collections.deque[ProgressEvent] = collections.deque()
-        self._sending: list[ProgressEvent] = []
-        self._busy = False  # a thread (feeder or a direct put) is sending _sending
-        self._last_put = 0.0
-        self.sends = {"direct": 0, "feeder": 0}  # messages sent each way (for tests and benches)
-        self._in_flight = 0  # buffered + being sent + sent and not yet acknowledged
+        self.sends = 0  # messages written (for tests and benches)
+        self._in_flight = 0  # sent and not yet acknowledged
         self._sizes: collections.deque[int] = collections.deque()  # their payload sizes
         self._in_flight_bytes = 0
         self._failure: str | None = None
-        self._closing = False
+        self._end_read = False  # the parent has read the end of stream
         self._heard = 0.0  # monotonic time of the parent's latest acknowledgement
-        self._feeder = threading.Thread(target=self._feed, name="veritas-queue-feeder", daemon=True)
+        self._closing = False
         self._acks = threading.Thread(
             target=self._read_acks, name="veritas-queue-acks", daemon=True
         )
-        self._feeder.start()
         self._acks.start()
 
     def __repr__(self) -> str:
@@ -115,48 +139,46 @@ class QueueSender:
 
     @property
     def in_flight(self) -> int:
-        """Events accepted and not yet acknowledged by the parent."""
+        """Events sent and not yet acknowledged by the parent."""
         with self._cond:
             return self._in_flight
 
     def put(self, event: ProgressEvent) -> None:
-        """Queue *event*; wait under backpressure; raise QueueFailure instead of dropping."""
+        """Send *event*: wait under backpressure; return once the kernel holds all of it.
+
+        Raises QueueFailure, with the event not accepted, instead of dropping it.
+        """
         deadline = time.monotonic() + self.put_timeout
         size = len(event.data or b"")
-        with self._cond:
-            while self._failure is None and self._full(size):
-                left = self._patience(deadline)
-                if left <= 0:
-                    self._failure = (
-                        f"put timed out after {self.put_timeout:g}s with "
-                        f"{self._in_flight} events ({self._in_flight_bytes} payload bytes) in "
-                        f"flight (maxsize {self.maxsize}, max_bytes {self.max_bytes})"
-                    )
-                    break
-                self._cond.wait(left)
-            if self._failure is not None:
-                raise QueueFailure(self._failure)
-            now = time.monotonic()
-            direct = (
-                self._in_flight == 0  # all acknowledged: the parent reads, a send cannot block
-                and not self._busy
-                and not self._buffer
-                and now - self._last_put >= DIRECT_GAP
-                and size <= DIRECT_MAX_BYTES
-            )
-            self._in_flight += 1
-            self._sizes.append(size)
-            self._in_flight_bytes += size
-            self._last_put = now
-            if direct:
-                self._busy = True
-                self._sending = [event]
-            else:
-                self._buffer.append(event)
-                self._cond.notify_all()
-        if direct:
-            self.sends["direct"] += 1
-            self._transmit()  # a failure is recorded; the next put or close raises it
+        if not self._send_lock.acquire(timeout=self.put_timeout):
+            raise QueueFailure(self._fail(f"put timed out after {self.put_timeout:g}s"))
+        try:
+            with self._cond:
+                while self._failure is None and self._full(size):
+                    left = self._patience(deadline)
+                    if left <= 0:
+                        self._failure = (
+                            f"put timed out after {self.put_timeout:g}s with "
+                            f"{self._in_flight} events ({self._in_flight_bytes} payload bytes) "
+                            f"in flight (maxsize {self.maxsize}, max_bytes {self.max_bytes})"
+                        )
+                        break
+                    self._cond.wait(left)
+                if self._failure is not None:
+                    raise QueueFailure(self._failure)
+                # Counted before the write: the parent may acknowledge it before it returns.
+                self._in_flight += 1
+                self._sizes.append(size)
+                self._in_flight_bytes += size
+            try:
+                self._send_event(event, deadline)
+            except Exception as exc:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._in_flight_bytes -= self._sizes.pop()
+                raise QueueFailure(self._fail(f"put failed: {type(exc).__name__}: {exc}")) from None
+        finally:
+            self._send_lock.release()
 
     def _patience(self, deadline: float) -> float:
         """Seconds left to wait: until *deadline* or ``put_timeout`` after the parent was last
@@ -169,13 +191,32 @@ class QueueSender:
             return True
         return self._in_flight > 0 and self._in_flight_bytes + size > self.max_bytes
 
+    def _fail(self, reason: str) -> str:
+        """Record *reason* unless a failure is already recorded; the recorded one."""
+        with self._cond:
+            if self._failure is None:
+                self._failure = reason
+            self._cond.notify_all()
+            return self._failure
+
     def close(self) -> None:
-        """Send everything, the end sentinel, and wait for the parent to acknowledge it all."""
+        """Send the end sentinel and wait until the parent has read it all."""
         deadline = time.monotonic() + self.put_timeout
+        if not self._send_lock.acquire(timeout=self.put_timeout):
+            raise QueueFailure(self._fail("end of stream timed out"))
+        try:
+            if self._failure is None:
+                try:
+                    self._write(END, deadline)
+                except Exception as exc:
+                    self._fail(f"end of stream failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._send_lock.release()
         with self._cond:
             self._closing = True
-            self._cond.notify_all()
-            while self._failure is None and self._in_flight > 0:
+            # The parent acknowledges what it delivered, then says it has read the end; after
+            # a gap it can deliver no further, and the end is all it will say.
+            while self._failure is None and self._in_flight > 0 and not self._end_read:
                 left = self._patience(deadline)
                 if left <= 0:
                     self._failure = f"close timed out with {self._in_flight} events unacknowledged"
@@ -183,33 +224,21 @@ class QueueSender:
                 self._cond.wait(left)
             if self._failure is not None:
                 raise QueueFailure(self._failure)
-        self._feeder.join(self.put_timeout)
         self._release()
 
-    def abandon(self) -> list[ProgressEvent]:
-        """Stop using the Queue; return the accepted events it did not send, in order.
-
-        Events already sent stay with the parent, which still reads them; only what never
-        left this process is handed back for the stdout channel.
-        """
-        with self._cond:
-            if self._failure is None:
-                self._failure = "abandoned"
-            self._cond.notify_all()
-        self._feeder.join(self.put_timeout)
-        with self._cond:
-            if not self._cond.wait_for(lambda: not self._busy, self.put_timeout):
-                self._shut_down()  # a send stuck on a parent that stopped reading fails now
-                self._cond.wait_for(lambda: not self._busy, self.put_timeout)
-            unsent = [*self._sending, *self._buffer]
-            self._sending = []
-            self._buffer.clear()
+    def abandon(self) -> None:
+        """Stop using the Queue. Every event a put accepted is already with the parent or in
+        the kernel on its way there; what follows goes over stdout."""
+        self._fail("abandoned")
+        if not self._send_lock.acquire(timeout=self.put_timeout):
+            self._shut_down()  # a write stuck on a parent that stopped reading fails now
+            self._send_lock.acquire(timeout=self.put_timeout)
+        self._send_lock.release()
         self._release()
-        return unsent
 
     def _shut_down(self, how: int = socket.SHUT_WR) -> None:
         """Hang up without closing the descriptor."""
-        if sys.platform == "win32":  # a named pipe: no shutdown; closing is what wakes a reader
+        if self.named_pipe:  # no shutdown; closing is what wakes a reader
             with contextlib.suppress(OSError):
                 self._conn.close()
             return
@@ -222,76 +251,58 @@ class QueueSender:
         if self._acks.is_alive():
             self._shut_down(socket.SHUT_RDWR)
             self._acks.join(self.put_timeout)
+        if self._out is not None:
+            self._out.close()
         with contextlib.suppress(OSError):
             self._conn.close()
 
-    def _feed(self) -> None:
-        while True:
-            with self._cond:
-                while self._failure is None and (
-                    self._busy or (not self._buffer and not self._closing)
-                ):
-                    self._cond.wait()
-                if self._failure is not None:
-                    return
-                if not self._buffer:  # closing and drained
-                    break
-                self._sending = list(self._buffer)
-                self._buffer.clear()
-                self._busy = True
-                self.sends["feeder"] += 1
-            if not self._transmit():
-                return  # _sending keeps the batch for abandon()
-        try:
-            self._conn.send_bytes(END)
-        except Exception as exc:
-            with self._cond:
-                if self._failure is None:
-                    self._failure = f"end of stream failed: {type(exc).__name__}: {exc}"
-                self._cond.notify_all()
-
-    def _transmit(self) -> bool:
-        """Send ``_sending`` (the caller holds ``_busy``); False, recorded, if it failed."""
-        try:
-            self._send_batch()
-        except Exception as exc:
-            with self._cond:
-                if self._failure is None:
-                    self._failure = f"put failed: {type(exc).__name__}: {exc}"
-                self._busy = False
-                self._cond.notify_all()
-            return False
-        with self._cond:
-            self._sending = []
-            self._busy = False
-            if self._buffer or self._closing:
-                self._cond.notify_all()
-        return True
-
-    def _send_batch(self) -> None:
-        batch = self._sending
-        if self._sever_after is not None and self._sent + len(batch) > self._sever_after:
-            keep = max(0, self._sever_after - self._sent)
-            if keep:
-                self._conn.send_bytes(encode_batch(batch[:keep]))
-            with self._cond:
-                self._sending = batch[keep:]
-            self._sent += keep
-            reason = f"put failed: fault injection: severed after {self._sent} events"
-            with self._cond:
-                self._failure = reason
+    def _send_event(self, event: ProgressEvent, deadline: float) -> None:
+        """Write *event*'s frame (the caller holds ``_send_lock``); raise if it was not sent."""
+        batch = [event]
+        if self._sever_after is not None and self._sent >= self._sever_after:
+            reason = f"fault injection: severed after {self._sent} events"
+            self._fail(f"put failed: {reason}")
             self._shut_down()
             raise ConnectionAbortedError(reason)
         if self._injector is not None:
             batch = self._injector.apply(batch)
         if batch:
-            self._conn.send_bytes(encode_batch(batch))
-        self._sent += len(self._sending)
+            self._write(encode_batch(batch), deadline)
+        self._sent += 1
+
+    def _write(self, message: bytes, deadline: float) -> None:
+        """Write *message* as one frame; return once the kernel has taken all of it."""
+        self.sends += 1
+        if self._out is None:
+            self._conn.send_bytes(message)
+            return
+        assert self._poll is not None
+        if len(message) <= 0xFFFF:
+            parts = [memoryview(frame_header(len(message)) + message)]
+        else:  # do not copy a large payload just to put its length in front
+            parts = [memoryview(frame_header(len(message))), memoryview(message)]
+        for part in parts:
+            while part:
+                try:
+                    part = part[self._out.send(part, socket.MSG_DONTWAIT) :]
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(
+                            f"the parent took no data for {self.put_timeout:g}s"
+                        ) from None
+                    self._poll.poll(max(1, int(left * 1000)))
 
     def _read_acks(self) -> None:
         try:
             while True:
-                count = decode_ack(self._conn.recv_bytes())
+                message = self._conn.recv_bytes()
+                if message == END:  # the parent's last word: nothing to read any more
+                    with self._cond:
+                        self._end_read = True
+                        self._cond.notify_all()
+                    return
+                count = decode_ack(message)
                 with self._cond:
                     self._heard = time.monotonic()
                     self._in_flight -= count
@@ -300,6 +311,6 @@ class QueueSender:
                     self._cond.notify_all()
         except Exception as exc:
             with self._cond:
-                if self._failure is None and self._in_flight > 0:
+                if self._failure is None and self._in_flight > 0 and not self._end_read:
                     self._failure = f"queue closed by parent: {type(exc).__name__}: {exc}"
                 self._cond.notify_all()

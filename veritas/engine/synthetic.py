@@ -8,6 +8,7 @@ Parameters (all optional):
   payload=BYTES    every middle event is a ``screenshot`` carrying BYTES of data (default 0)
   png=K            K middle events are real PNG screenshots (64×48, a distinct colour each)
   rate=R           pace the stream at R events/s (default 0: as fast as possible)
+  burst=B          with rate: B events back to back, then a pause, R events/s on average
   unicode=1        details carry emoji, RTL, CJK, combining marks, U+2028/9, NUL, a lone
                    surrogate, and a high and a low surrogate as two code points
   values=PATH      the middle events are read from PATH: a JSON list (UTF-8, surrogates
@@ -38,6 +39,7 @@ _INT_PARAMS = (
     "events",
     "payload",
     "png",
+    "burst",
     "unicode",
     "print_markers",
     "crash_after",
@@ -129,6 +131,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
     payload = _payload(int(spec["payload"])) if spec["payload"] else None
     png_count = int(spec["png"])
     interval = 1.0 / spec["rate"] if spec["rate"] else 0.0
+    burst = max(1, int(spec.get("burst", 1)))
     if spec.get("ignore_term") and hasattr(signal, "SIGTERM") and sys.platform != "win32":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for _ in range(int(spec.get("spawn", 0))):
@@ -147,7 +150,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
             while True:
                 time.sleep(3600)
         if interval:
-            delay = start + i * interval - time.monotonic()
+            delay = start + (i - i % burst) * interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
 

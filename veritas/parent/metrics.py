@@ -55,11 +55,13 @@ CREATE TABLE IF NOT EXISTS audits (
 """
 
 
-def default_path(env: Mapping[str, str] | None = None) -> Path:
+def default_path(
+    env: Mapping[str, str] | None = None, *, windows: bool = sys.platform == "win32"
+) -> Path:
     env = os.environ if env is None else env
     if env.get("VERITAS_METRICS_DB"):
         return Path(env["VERITAS_METRICS_DB"]).expanduser()
-    if sys.platform == "win32":  # pragma: no cover - Windows only
+    if windows:
         base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     else:
         base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")

@@ -57,6 +57,7 @@ class QueueServer:
         *,
         max_bytes: int = MAX_BYTES,
         on_loop: bool | None = None,
+        named_pipe: bool | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"Queue maxsize {maxsize} must be >= 1")
@@ -65,6 +66,9 @@ class QueueServer:
         self.max_bytes = max_bytes
         #: read on the event loop (POSIX default) or in the accept thread (Windows)
         self.on_loop = sys.platform != "win32" if on_loop is None else on_loop
+        #: treat the connection as a named pipe (the Windows default), here and in the child:
+        #: no shutdown, blocking writes; selectable on any platform so tests run those paths
+        self.named_pipe = sys.platform == "win32" if named_pipe is None else named_pipe
         self.maxsize = maxsize
         self.put_timeout = put_timeout
         self._authkey = os.urandom(32)
@@ -96,6 +100,7 @@ class QueueServer:
             "maxsize": self.maxsize,
             "max_bytes": self.max_bytes,
             "put_timeout": self.put_timeout,
+            "named_pipe": self.named_pipe,
         }
         return json.dumps(spec).encode() + b"\n"
 
@@ -125,7 +130,7 @@ class QueueServer:
                         loop.call_soon_threadsafe(on_batch, decode_batch(message))
                     elif message == END:
                         post_end(None)
-                        self._drain_and_hang_up(conn)
+                        self._drain_and_hang_up(conn, self.named_pipe)
                         return
                     else:
                         post_end(f"unknown message kind {message[:1]!r}")
@@ -140,12 +145,12 @@ class QueueServer:
         self._thread.start()
 
     @staticmethod
-    def _drain_and_hang_up(conn: Connection) -> None:
+    def _drain_and_hang_up(conn: Connection, named_pipe: bool) -> None:
         """After the end: wait for the child's hang-up, then answer it (its ack thread ends)."""
         with contextlib.suppress(EOFError, OSError):
             while True:
                 conn.recv_bytes()
-        if sys.platform != "win32":  # a socket; a named pipe's child closes its end itself
+        if not named_pipe:  # a socket; a named pipe's child closes its end itself
             shut_down(conn, socket.SHUT_RDWR)
 
     def _adopt(self, conn: Connection, on_batch: OnBatch, on_end: OnEnd) -> None:
@@ -155,18 +160,29 @@ class QueueServer:
         sock = socket.socket(fileno=os.dup(conn.fileno()))
         conn.close()
 
+        # The batches of one read are handed on as one: the child writes each event as soon as
+        # it is put, and the frames that accumulated while the loop was busy arrive together.
+        events: list[ProgressEvent] = []
+
+        def on_read() -> None:
+            if events:
+                on_batch(events.copy())
+                events.clear()
+
         def on_message(message: bytes) -> bool:
             if message[:1] == BATCH:
                 try:
-                    on_batch(decode_batch(message))
+                    events.extend(decode_batch(message))
                 except WireError as exc:
+                    on_read()
                     on_end(f"queue read failed: {type(exc).__name__}: {exc}")
                     return False
                 return True
+            on_read()
             on_end(None if message == END else f"unknown message kind {message[:1]!r}")
             return False
 
-        self._protocol = FrameProtocol(on_message, on_end)
+        self._protocol = FrameProtocol(on_message, on_end, on_read)
         loop = asyncio.get_running_loop()
         self._adopting = loop.create_task(
             loop.connect_accepted_socket(lambda: self._protocol, sock)
@@ -198,14 +214,26 @@ class QueueServer:
             if self._protocol is not None:
                 self._protocol.write(encode_ack(count))
             return
+        self._send(encode_ack(count))
+
+    def end_read(self) -> None:
+        """Tell the child its end of stream was read and everything deliverable delivered
+        (call on the loop, after the last ``ack``): it waits for no further acknowledgement."""
+        if self.on_loop:
+            if self._protocol is not None:
+                self._protocol.write(END)
+            return
+        self._send(END)
+
+    def _send(self, message: bytes) -> None:
         conn = self._conn
         if conn is None:
             return
         try:
             with self._send_lock:
-                conn.send_bytes(encode_ack(count))
-        except OSError as exc:  # the child is gone; nothing waits for the credit
-            log.debug("ack of %d not sent: %s", count, exc)
+                conn.send_bytes(message)
+        except OSError as exc:  # the child is gone; nothing waits for the message
+            log.debug("%r not sent to the child: %s", message[:1], exc)
 
     def _wake_accept(self) -> None:
         try:

@@ -304,6 +304,12 @@ class _Run:
                     queue_open = False
                     if payload is not None:
                         self.outcome.queue_error = payload
+                    elif self.server is not None:
+                        # Everything before the end has been through the merger: after a gap
+                        # the child would otherwise wait put_timeout for acks that never come.
+                        self.server.ack(self.unacked)
+                        self.unacked = 0
+                        self.server.end_read()
                 elif kind == "control":
                     self._on_control(payload)
                 if self.unacked and self.inbox.empty() and self.server is not None:

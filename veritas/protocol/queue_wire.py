@@ -10,6 +10,8 @@ its child, used as a bounded queue:
   at most are ever in flight, which is what bounds the queue and applies backpressure).
   ``max_bytes`` bounds the payload bytes in flight as well (an event bigger than that still
   goes, alone), so a burst of screenshots holds at most that much memory and queueing time.
+  ``E`` — the parent has read the end of stream and delivered every event it can: the child
+  need not wait for more acknowledgements (after a gap, some never come).
 
 Batches are unpickled with ``find_class`` disabled: a batch is tuples of builtins only, so even
 an authenticated peer cannot make the parent import or call anything.
@@ -109,11 +111,16 @@ class FrameError(ValueError):
     """Bytes that are not a ``multiprocessing.connection`` frame."""
 
 
+def frame_header(size: int) -> bytes:
+    """What ``Connection.send_bytes`` writes before a message of *size* bytes."""
+    if size > 0x7FFFFFFF:
+        return _LEN.pack(-1) + _LONG_LEN.pack(size)
+    return _LEN.pack(size)
+
+
 def frame(message: bytes) -> bytes:
     """*message* as ``Connection.send_bytes`` puts it on the wire."""
-    if len(message) > 0x7FFFFFFF:
-        return _LEN.pack(-1) + _LONG_LEN.pack(len(message)) + message
-    return _LEN.pack(len(message)) + message
+    return frame_header(len(message)) + message
 
 
 class FrameDecoder:
@@ -161,27 +168,46 @@ class FrameDecoder:
 
 
 class FrameProtocol(asyncio.Protocol):
-    """Calls ``on_message`` for each message, and ``on_closed`` if the stream breaks.
+    """Calls ``on_message`` for each message, ``on_read`` after each read's messages, and
+    ``on_closed`` if the stream breaks.
 
     ``on_message`` returns False to stop reading (the end of the stream, or a message it
     refuses); nothing more is handed on. Either way the connection stays open for writing
     (the last acknowledgements go out after the end of the stream): its owner closes it.
+
+    Writes never touch reading. The transport's own ``write`` would, on a failed send (the
+    child died with acknowledgements on their way), close the transport and drop whatever
+    the child had written that the loop had not read yet — the events a dying child sent
+    last. So the protocol writes on a duplicate of the socket, without blocking (what the
+    socket cannot take waits for a writer callback); a failed write is remembered in
+    ``write_error``, later writes are skipped, and reading goes on to the end of the stream.
     """
 
     def __init__(
         self,
         on_message: Callable[[bytes], bool],
         on_closed: Callable[[str | None], None],
+        on_read: Callable[[], None] | None = None,
     ) -> None:
         self._on_message = on_message
         self._on_closed = on_closed
+        self._on_read = on_read
         self._decoder = FrameDecoder()
         self._done = False
         self.transport: asyncio.Transport | None = None
+        self._out: socket.socket | None = None  # the duplicate the writes go through
+        self._unsent = bytearray()
+        self._writing = False  # a writer callback waits for the socket to take _unsent
+        #: why writing stopped, if it did (reading goes on regardless)
+        self.write_error: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._out = socket.socket(fileno=os.dup(sock.fileno()))
+            self._out.setblocking(False)
 
     def data_received(self, data: bytes) -> None:
         if self._done:
@@ -194,7 +220,9 @@ class FrameProtocol(asyncio.Protocol):
         for message in messages:
             if not self._on_message(message):
                 self._finish(None)
-                return
+                break
+        if self._on_read is not None:
+            self._on_read()
 
     def eof_received(self) -> bool:
         self._finish("queue closed without end of stream")
@@ -205,15 +233,64 @@ class FrameProtocol(asyncio.Protocol):
             self._finish("queue closed without end of stream")
         else:
             self._finish(f"queue read failed: {type(exc).__name__}: {exc}")
+        self._close_out()
 
     def write(self, message: bytes) -> None:
-        """Send *message* framed; buffered by the transport, never blocks the loop."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame(message))
+        """Send *message* framed; never blocks the loop, never stops the reading."""
+        if self._out is None or self.write_error is not None:
+            return
+        if self._writing:
+            self._unsent += frame(message)
+            return
+        data = frame(message)
+        try:
+            sent = self._out.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._write_failed(exc)
+            return
+        if sent < len(data):
+            self._unsent += memoryview(data)[sent:]
+            self._writing = True
+            asyncio.get_running_loop().add_writer(self._out.fileno(), self._write_unsent)
+
+    def _write_unsent(self) -> None:
+        assert self._out is not None
+        try:
+            sent = self._out.send(self._unsent)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._write_failed(exc)
+            return
+        del self._unsent[:sent]
+        if not self._unsent:
+            self._stop_writing()
+
+    def _write_failed(self, exc: OSError) -> None:
+        self.write_error = f"{type(exc).__name__}: {exc}"
+        self._unsent.clear()
+        self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        if self._writing and self._out is not None:
+            self._writing = False
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                asyncio.get_running_loop().remove_writer(self._out.fileno())
+
+    def _close_out(self) -> None:
+        """Close the duplicate: the socket is closed for good once the transport's is too."""
+        if self._out is not None:
+            self._stop_writing()
+            self._out.close()
+            self._out = None
 
     def _finish(self, error: str | None) -> None:
         if self._done:
             return
         self._done = True  # what follows is read and dropped, so the child's hang-up is seen
         if error is not None:
+            if self.write_error is not None:
+                error += f" (acknowledgements stopped: {self.write_error})"
             self._on_closed(error)

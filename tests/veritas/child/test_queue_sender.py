@@ -1,19 +1,25 @@
-"""The child's Queue end on its own: a slow producer sends directly, a burst is batched,
-and whichever path an event takes, the parent receives every event once and in order."""
+"""The child's Queue end on its own: each put writes its event before it returns, so the
+parent receives every event once and in order, even from a child killed right after."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Listener
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from veritas.child.queue_sender import DIRECT_MAX_BYTES, QueueFailure, QueueSender
+from veritas.child.queue_sender import QueueFailure, QueueSender
 from veritas.protocol.event import ProgressEvent
 from veritas.protocol.queue_wire import END, decode_batch, encode_ack
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Receiver:
@@ -24,6 +30,7 @@ class Receiver:
         self.authkey = os.urandom(32)
         self.listener = Listener(authkey=self.authkey)
         self.batches: list[list[int]] = []
+        self.sizes: list[int] = []
         self.ended = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -34,6 +41,7 @@ class Receiver:
                 while (message := conn.recv_bytes()) != END:
                     events = decode_batch(message)
                     self.batches.append([e.seq for e in events])
+                    self.sizes += [len(e.data or b"") for e in events]
                     if self.ack:
                         conn.send_bytes(encode_ack(len(events)))
             except (EOFError, ConnectionError):
@@ -69,38 +77,36 @@ def receiver() -> Receiver:
     return Receiver()
 
 
-def test_a_paced_producer_sends_each_event_directly(receiver: Receiver) -> None:
-    sender = receiver.sender()
+@pytest.mark.parametrize("named_pipe", [False, True], ids=["socket", "named-pipe-path"])
+def test_each_put_writes_its_event_before_it_returns(receiver: Receiver, named_pipe: bool) -> None:
+    sender = receiver.sender(named_pipe=named_pipe)
     for seq in range(20):
-        settle(sender)
         sender.put(event(seq))
     sender.close()
     receiver.close()
-    assert sender.sends == {"direct": 20, "feeder": 0}
+    assert sender.sends == 21  # each event, then the end of stream
     assert receiver.batches == [[seq] for seq in range(20)]
     assert receiver.ended
 
 
-def test_a_burst_is_batched_by_the_feeder(receiver: Receiver) -> None:
+def test_a_burst_arrives_whole_and_in_order(receiver: Receiver) -> None:
     sender = receiver.sender()
     for seq in range(5000):
         sender.put(event(seq))
     sender.close()
     receiver.close()
     assert receiver.seqs == list(range(5000))
-    assert sender.sends["feeder"] > 0
-    assert sum(sender.sends.values()) == len(receiver.batches) < 5000
 
 
-def test_large_events_always_go_through_the_feeder(receiver: Receiver) -> None:
+def test_large_events_arrive_whole(receiver: Receiver) -> None:
     sender = receiver.sender()
-    for seq in range(3):
-        settle(sender)
-        sender.put(event(seq, b"x" * (DIRECT_MAX_BYTES + 1)))
+    payloads = [bytes([seq]) * (200_000 + seq) for seq in range(3)]
+    for seq, payload in enumerate(payloads):
+        sender.put(event(seq, payload))
     sender.close()
     receiver.close()
-    assert sender.sends["direct"] == 0
     assert receiver.seqs == [0, 1, 2]
+    assert receiver.sizes == [len(p) for p in payloads]
 
 
 def test_mixed_bursts_and_pauses_keep_order_under_backpressure(receiver: Receiver) -> None:
@@ -114,38 +120,67 @@ def test_mixed_bursts_and_pauses_keep_order_under_backpressure(receiver: Receive
     sender.close()
     receiver.close()
     assert receiver.seqs == list(range(seq))
-    assert sender.sends["direct"] >= 4 and sender.sends["feeder"] >= 4
 
 
-def test_a_failed_direct_send_hands_the_event_back_for_failover(receiver: Receiver) -> None:
+def test_a_put_that_fails_has_not_accepted_its_event(receiver: Receiver) -> None:
     sender = receiver.sender(sever_after=2)
     sender.put(event(0))
-    settle(sender)
     sender.put(event(1))
-    settle(sender)
-    sender.put(event(2))  # severed: accepted, not sent
-    assert sender.sends["direct"] == 3
-    unsent = sender.abandon()
+    with pytest.raises(QueueFailure, match="severed after 2 events"):
+        sender.put(event(2))  # the emitter sends it over stdout
+    assert sender.in_flight <= 2
+    sender.abandon()
     receiver.close(wait=0.5)  # a severed connection never sends the end of stream
-    assert [e.seq for e in unsent] == [2]
     assert receiver.seqs == [0, 1]
 
 
-def test_no_direct_send_while_the_parent_owes_acknowledgements() -> None:
-    """A parent that stopped reading must not be able to block the producer in a send:
-    with events unacknowledged, puts go to the feeder, where put_timeout applies."""
+def test_a_parent_that_stopped_reading_cannot_block_a_put_past_put_timeout() -> None:
+    authkey = os.urandom(32)
+    with Listener(authkey=authkey) as listener:
+        accepted: list[Any] = []
+        thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+        thread.start()
+        sender = QueueSender(listener.address, authkey, max_bytes=1 << 30, put_timeout=0.5)
+        thread.join(5)
+        started = time.monotonic()
+        with pytest.raises(QueueFailure, match="put failed: TimeoutError"):
+            for seq in range(1000):  # far more than a socket buffer holds
+                sender.put(event(seq, b"x" * 1_000_000))
+        assert time.monotonic() - started < 0.5 * 3 + 5
+        sender.abandon()
+        accepted[0].close()
+
+
+_DYING_CHILD = """
+import os, signal, sys
+from veritas.child.queue_sender import QueueSender
+from veritas.protocol.event import ProgressEvent
+sender = QueueSender(sys.argv[1], bytes.fromhex(sys.argv[2]), maxsize=100_000, max_bytes=1 << 30)
+for seq in range(int(sys.argv[3])):
+    sender.put(ProgressEvent("a", seq, "progress", "fetch", data=b"x" * (seq % 3) * 4000))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_what_put_returned_from_survives_sigkill() -> None:
+    """The child puts a burst and is killed at once: everything put reaches the parent."""
     receiver = Receiver(ack=False)
-    sender = receiver.sender(maxsize=3, put_timeout=0.5)
-    sender.put(event(0))
-    for seq in (1, 2):
-        time.sleep(0.002)
-        sender.put(event(seq))
-    assert sender.sends["direct"] == 1
-    time.sleep(0.002)
-    with pytest.raises(QueueFailure, match="put timed out"):
-        sender.put(event(3))
-    sender.abandon()
-    receiver.close(wait=0.5)
+    n = 3000
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DYING_CHILD,
+            receiver.listener.address,
+            receiver.authkey.hex(),
+            str(n),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL
+    receiver.close()
+    assert receiver.seqs == list(range(n))
 
 
 def test_payload_bytes_in_flight_are_bounded_and_freed_by_acks() -> None:
@@ -209,7 +244,7 @@ def test_the_descriptor_is_closed_only_after_the_ack_thread_ended(
         sender.abandon()
     receiver.close()
     assert alive_at_close == [False]
-    assert not sender._acks.is_alive() and not sender._feeder.is_alive()
+    assert not sender._acks.is_alive()
 
 
 class SlowReceiver(Receiver):

@@ -72,6 +72,17 @@ def test_path_comes_from_the_environment(tmp_path: Path) -> None:
     )
 
 
+def test_the_windows_default_is_under_local_app_data(tmp_path: Path) -> None:
+    env = {"LOCALAPPDATA": str(tmp_path)}
+    assert default_path(env, windows=True) == tmp_path / "veritas" / "metrics.sqlite3"
+    assert default_path({}, windows=True).parts[-4:] == (
+        "AppData",
+        "Local",
+        "veritas",
+        "metrics.sqlite3",
+    )
+
+
 def test_text_no_utf8_writer_can_encode_is_stored_escaped(tmp_path: Path) -> None:
     store = MetricsStore(tmp_path / "m.sqlite3")
     o = outcome(1, fallback=True)

@@ -114,3 +114,38 @@ def test_an_unknown_message_ends_the_queue_with_its_kind(on_loop: bool) -> None:
         [0, 1, 2],
         ["unknown message kind b'Z'"],
     )
+
+
+@pytest.mark.parametrize("url", ["synthetic:?events=300&png=3&unicode=1", "synthetic:?events=40"])
+def test_the_windows_paths_deliver_the_same_audit(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What runs on Windows, selected here: the thread reads, and both ends treat the
+    connection as a named pipe (blocking writes in the child, close instead of shutdown)."""
+    made: list[QueueServer] = []
+
+    def server(*args: object, **kwargs: object) -> QueueServer:
+        s = QueueServer(*args, on_loop=False, named_pipe=True, **kwargs)  # type: ignore[arg-type]
+        made.append(s)
+        return s
+
+    monkeypatch.setattr(veritas.parent.runner, "QueueServer", server)
+    events: list[ProgressEvent] = []
+
+    async def send(event: ProgressEvent) -> None:
+        events.append(event)
+
+    n = int(url.split("events=")[1].split("&")[0])
+    outcome = asyncio.run(AuditRunner(url, mode="queue", maxsize=7, audit_id="w").run(send))
+    assert made[0].named_pipe and not made[0].on_loop
+    assert made[0]._protocol is None  # the thread read the batches
+    assert outcome.state == "completed" and outcome.ipc_faults == []
+    assert outcome.events_by_transport == {"queue": n, "stdout": 0}
+    assert [e.seq for e in events] == list(range(n))
+
+
+def test_the_handshake_tells_the_child_how_to_treat_the_connection() -> None:
+    for named_pipe in (False, True):
+        server = QueueServer(named_pipe=named_pipe)
+        assert json.loads(server.handshake())["named_pipe"] is named_pipe
+        server.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -120,10 +121,9 @@ def test_crashing_child_is_reported_crashed(mode: str) -> None:
     outcome, events = run("synthetic:?events=50&crash_after=20", mode=mode)
     assert outcome.state == "crashed" and outcome.exit_code == 70
     assert outcome.ipc_faults == []
-    if mode == "stdout":  # every line is flushed as it is emitted
-        assert [e.seq for e in events] == list(range(20))
-    else:  # events still in the feeder's buffer die with the process: a prefix arrives
-        assert [e.seq for e in events] == list(range(len(events)))
+    # Every line is flushed, every put written, before the emit returns: nothing dies with it.
+    assert [e.seq for e in events] == list(range(20))
+    assert outcome.attested_transport == mode
 
 
 def test_hung_child_is_killed_at_the_timeout_with_its_tree() -> None:
@@ -214,3 +214,15 @@ def test_the_child_runs_this_veritas_not_one_in_the_working_directory(
     assert outcome.exit_code == 0 and outcome.state == "completed"
     assert outcome.attested_transport == mode
     assert [e.seq for e in events] == list(range(20))
+
+
+def test_a_gap_is_reported_without_the_child_waiting_put_timeout_at_close() -> None:
+    # The parent can never acknowledge the events after a dropped one; once it has read the
+    # end of stream it says so, and the child ends instead of waiting for acknowledgements.
+    env = {**os.environ, "VERITAS_IPC_FAULT": "drop@5"}
+    started = time.monotonic()
+    outcome, events = run("synthetic:?events=30", mode="queue", put_timeout=8.0, env=env)
+    assert time.monotonic() - started < 6.0
+    assert outcome.ipc_faults and "5" in outcome.ipc_faults[0]
+    assert outcome.attested_transport == "queue" and not outcome.fallback
+    assert [e.seq for e in events] == [s for s in range(30) if s != 5]

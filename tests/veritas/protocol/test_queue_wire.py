@@ -159,3 +159,45 @@ def test_the_decoder_agrees_with_recv_bytes_on_random_streams() -> None:
         got += decoder.feed(wire[at : at + step])
         at += step
     assert got == messages
+
+
+@posix_only
+def test_a_failed_write_never_stops_the_reading() -> None:
+    """A child killed with data unread and an acknowledgement on its way: the write fails,
+    and every frame it wrote is still read, then the end is reported with the write error."""
+    ours, theirs = socket.socketpair()
+    messages = [bytes([i]) * 1000 for i in range(100)]
+    theirs.sendall(b"".join(frame(m) for m in messages))
+    theirs.close()  # as a killed child's socket: gone both ways, its data still to be read
+    got: list[bytes] = []
+    closed: list[str | None] = []
+
+    class SmallReads(FrameProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            transport.max_size = 4096  # type: ignore[attr-defined]  # many reads, not one
+
+    def on_message(message: bytes) -> bool:
+        got.append(message)
+        if len(got) == 1:
+            protocol.write(b"ack")  # the peer is gone: this write fails
+        return True
+
+    protocol = SmallReads(on_message, closed.append)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+        for _ in range(500):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+        assert protocol.transport is not None
+        protocol.transport.close()
+
+    asyncio.run(main())
+    assert got == messages
+    assert protocol.write_error is not None and "BrokenPipeError" in protocol.write_error
+    assert closed == [
+        f"queue closed without end of stream (acknowledgements stopped: {protocol.write_error})"
+    ]
