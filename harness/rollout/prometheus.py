@@ -16,8 +16,9 @@ of each since the stage was entered. The series it expects (``veritas serve`` mu
   durations.
 
 ``mode_requested`` is the cohort (the rollout's assignment); only ``purpose="production"``
-series count. ``increase()`` extrapolates to the window's edges, so counts are rounded to
-whole audits. The latency rank test ranks events by their bucket (ties within a bucket).
+series count. A series that existed when the window began and did not reset grows by exactly
+its difference; only a series born or reset within the window falls back to ``increase()``,
+which extrapolates to the window's edges (counts are rounded to whole audits). The latency rank test ranks events by their bucket (ties within a bucket).
 """
 
 from __future__ import annotations
@@ -54,13 +55,23 @@ def _fetch(url: str) -> bytes:
 
 def queries(window_s: int) -> dict[str, str]:
     """The PromQL of each figure over the last *window_s* seconds (production series only)."""
-    w = f"[{max(window_s, 1)}s]"
+    seconds = max(window_s, 1)
     prod = '{purpose="production"}'
+
+    def grown(series: str, by: str) -> str:
+        # The exact growth where the series existed at both ends and did not reset (the
+        # backend creates its series at 0 when it starts); increase() only where it must
+        # (a series born or reset within the window): increase() extrapolates to the window's
+        # edges, which over a short window adds a scrape interval's worth of audits.
+        s, w = f"{series}{prod}", f"[{seconds}s]"
+        exact = f"(({s} - {s} offset {seconds}s) unless (resets({s}{w}) > 0))"
+        return f"sum by ({by}) ({exact} or increase({s}{w}))"
+
     return {
-        "audits": f"sum by (mode_requested, outcome) (increase({AUDITS}{prod}{w}))",
-        "fallbacks": f"sum by (mode_requested, reason) (increase({FALLBACKS}{prod}{w}))",
-        "latency": f"sum by (mode_requested, le) (increase({EVENT_LATENCY}{prod}{w}))",
-        "duration": f"sum by (mode_requested, le) (increase({DURATION}{prod}{w}))",
+        "audits": grown(AUDITS, "mode_requested, outcome"),
+        "fallbacks": grown(FALLBACKS, "mode_requested, reason"),
+        "latency": grown(EVENT_LATENCY, "mode_requested, le"),
+        "duration": grown(DURATION, "mode_requested, le"),
     }
 
 

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from veritas.parent.metrics import MetricsStore
+from veritas.parent.metrics import MetricsStore, audit_purpose
 from veritas.parent.mode import ConfigError, parse_rollout
 from veritas.server.history import HistoryStore
 from veritas.server.metrics_export import CONTENT_TYPE, AuditMetrics
@@ -51,7 +51,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     store = MetricsStore(settings.store_path)
     history = HistoryStore(settings.history_path)
-    metrics = AuditMetrics()
+    metrics = AuditMetrics(audit_purpose())
     registry = AuditRegistry(settings, history, store, metrics)
     app = FastAPI(title="Veritas", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.registry = registry

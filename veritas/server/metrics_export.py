@@ -18,6 +18,9 @@ from veritas.parent.outcome import AuditOutcome
 __all__ = ["CONTENT_TYPE", "AuditMetrics", "reason_label"]
 
 _FIGURES = re.compile(r"[0-9][0-9.,]*")
+MODES = ("queue", "stdout")
+#: How an audit can end, as ``AuditOutcome.state`` says.
+OUTCOMES = ("completed", "failed", "timeout", "crashed", "cancelled")
 
 
 def reason_label(reason: str) -> str:
@@ -28,32 +31,48 @@ def reason_label(reason: str) -> str:
 
 
 class AuditMetrics:
-    def __init__(self) -> None:
+    """The series ``harness cohorts --prometheus`` reads: audits by the mode the rollout
+    requested (the cohort), the mode used and the outcome; fallbacks by requested mode and
+    reason; each event's latency and each audit's duration as histograms by requested mode.
+    Every series carries the backend's ``purpose`` (``VERITAS_AUDIT_PURPOSE``: production, or
+    validation), so validation audits never count as production."""
+
+    def __init__(self, purpose: str = "production") -> None:
+        self.purpose = purpose
         self.registry = CollectorRegistry()
         r = self.registry
         self.audits = Counter(
-            "veritas_audits", "Audits ended, by mode requested, mode used and state",
-            ["mode_requested", "mode_used", "state"], registry=r,
+            "veritas_audits", "Audits ended, by mode requested, mode used and outcome",
+            ["mode_requested", "mode_used", "outcome", "purpose"], registry=r,
         )  # fmt: skip
         self.fallbacks = Counter(
             "veritas_fallbacks", "Queue audits that fell back to stdout, by reason",
-            ["reason"], registry=r,
+            ["mode_requested", "reason", "purpose"], registry=r,
         )  # fmt: skip
         self.events = Counter(
             "veritas_events", "Events delivered, by the transport that carried them",
             ["transport"], registry=r,
         )  # fmt: skip
         self.duration = Histogram(
-            "veritas_audit_duration_seconds", "Duration of an audit, by mode used",
-            ["mode_used"], registry=r,
+            "veritas_audit_duration_seconds", "Duration of an audit, by mode requested",
+            ["mode_requested", "purpose"], registry=r,
             buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
         )  # fmt: skip
         self.latency = Histogram(
             "veritas_event_latency_seconds",
-            "Per audit, the p99 of the time from emit to delivery, by mode used",
-            ["mode_used"], registry=r,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            "Time from the child's emit to the parent's delivery of each event, by mode requested",
+            ["mode_requested", "purpose"], registry=r,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                     1, 5),
         )  # fmt: skip
+        # Every series a cohort reads exists from the start, at 0: Prometheus's increase()
+        # counts from a series' first sample, so a series born at 1 would lose its first audit.
+        for requested in MODES:
+            for used in MODES:
+                for outcome in OUTCOMES:
+                    self.audits.labels(requested, used, outcome, purpose)
+            self.duration.labels(requested, purpose)
+            self.latency.labels(requested, purpose)
         self.running = Gauge("veritas_audits_running", "Audits running now", registry=r)
         self.waiting = Gauge(
             "veritas_audits_waiting", "Audits whose client is connected, waiting for a slot",
@@ -61,13 +80,17 @@ class AuditMetrics:
         )  # fmt: skip
 
     def observe(self, outcome: AuditOutcome) -> None:
-        self.audits.labels(outcome.mode_requested, outcome.mode_used, outcome.state).inc()
+        requested, purpose = outcome.mode_requested, self.purpose
+        self.audits.labels(requested, outcome.mode_used, outcome.state, purpose).inc()
         if outcome.fallback:
-            self.fallbacks.labels(reason_label(outcome.fallback_reason or "unknown")).inc()
+            reason = reason_label(outcome.fallback_reason or "unknown")
+            self.fallbacks.labels(requested, reason, purpose).inc()
         for transport, count in outcome.events_by_transport.items():
             self.events.labels(transport).inc(count)
-        self.duration.labels(outcome.mode_used).observe(outcome.duration_s)
-        self.latency.labels(outcome.mode_used).observe(outcome.latency_summary()["p99_ms"] / 1000.0)
+        self.duration.labels(requested, purpose).observe(outcome.duration_s)
+        latency = self.latency.labels(requested, purpose)
+        for ms in outcome.latencies_ms:
+            latency.observe(ms / 1000.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -94,7 +94,7 @@ def test_status_history_rollout_and_metrics(serve: Any, tmp_path: Path) -> None:
     code, text = server.request("GET", "/metrics")
     assert code == 200
     assert (
-        'veritas_audits_total{mode_requested="queue",mode_used="queue",state="completed"} 1.0'
+        'veritas_audits_total{mode_requested="queue",mode_used="queue",outcome="completed",purpose="production"} 1.0'
         in text
     )
     assert 'veritas_events_total{transport="stdout"} 30.0' in text

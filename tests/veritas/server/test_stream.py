@@ -138,7 +138,10 @@ def test_a_client_that_goes_away_cancels_its_audit(
         rows = db.execute("SELECT state FROM audits WHERE audit_id = ?", (audit_id,)).fetchall()
     assert rows == [("cancelled",)]
     _, text = server.request("GET", "/metrics")
-    assert f'mode_requested="{mode}",mode_used="{mode}",state="cancelled"}} 1.0' in text
+    assert (
+        f'mode_requested="{mode}",mode_used="{mode}",outcome="cancelled",purpose="production"}} 1.0'
+        in text
+    )
 
 
 class PeakRss:
