@@ -3,6 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge correctness, not speed: a loaded machine (CI, -n 2 beside Chromium)
+# must not fail them for drawing examples slowly.
+settings.register_profile("veritas", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("veritas")
 
 
 @pytest.fixture(autouse=True)
@@ -19,4 +25,6 @@ def _private_metrics_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("VERITAS_IPC_SEQ_LOG", raising=False)  # the kill test's record
+    # The rollout ledger the auditor reads: none, unless a test writes one here.
+    monkeypatch.setenv("VERITAS_LEDGER", str(tmp_path / "ledger" / "ROLLOUT.jsonl"))
     return path

@@ -27,8 +27,9 @@ from veritas.parent.console import progress_line, summary_text
 from veritas.parent.engine import resolve_engine
 from veritas.parent.envcheck import check_environment
 from veritas.parent.metrics import MetricsStore
-from veritas.parent.mode import ConfigError, Mode, parse_rollout, select_mode
+from veritas.parent.mode import ConfigError, Mode, select_mode
 from veritas.parent.outcome import AuditOutcome
+from veritas.parent.rollout_status import rollout_figures
 from veritas.parent.runner import AuditRunner
 from veritas.protocol.event import TIERS, ProgressEvent
 
@@ -237,17 +238,33 @@ def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsSt
 
 
 def _cmd_rollout_status(args: argparse.Namespace) -> int:
-    stage = parse_rollout()
-    figures = {"stage": stage, **MetricsStore().status()}
+    figures = rollout_figures(MetricsStore())
     if args.json:
         print(json.dumps(figures))
         return 0
-    print(f"stage (QUEUE_IPC_ROLLOUT): {stage:g}")
+    print(f"stage: {figures['stage']:g} (from {figures['stage_from']})", end="")
+    print(f", entered {figures['entered']}" if figures["entered"] else "")
+    if figures["ledger_problem"]:
+        print(f"  the ledger cannot be used: {figures['ledger_problem']}")
+    if figures["disagreement"]:
+        print(f"  {figures['disagreement']}")
+    if figures["halted"]:
+        halt = figures["halt"]
+        print(f"  HALTED since {halt['at']} by {halt['by']}: {halt['reason']}")
+    since = figures["window"]["since"]
+    window = f"since {since}" if since else "all recorded"
+    if not figures["audits"]:
+        print(f"production audits ({window}): none yet — no figures to show")
+        return 0
     print(
-        f"audits: {figures['audits']}  by mode used: {figures['audits_by_mode']}  "
-        f"usage %: {figures['mode_usage_pct']}"
+        f"production audits ({window}): {figures['audits']}  by mode used: "
+        f"{figures['audits_by_mode']}  usage %: {figures['mode_usage_pct']}"
     )
-    print(f"success rate: {figures['success_rate']}  fallbacks: {figures['fallbacks']}")
+    rates = ", ".join(
+        f"{m} {'-' if r is None else f'{100 * r:.1f} %'}"
+        for m, r in figures["success_rate_by_mode"].items()
+    )
+    print(f"success rate by mode: {rates}  fallbacks: {figures['fallbacks']}")
     for reason, n in figures["fallback_reasons"].items():
         print(f"  {n:>5} × {reason}")
     print(

@@ -10,17 +10,15 @@ keys, no spaces, ASCII) without that field. An entry edited, removed or inserted
 chain at the entry named; rewriting every hash from the edited entry on is not detected by the
 file alone — committing the ledger after each decision makes git history the anchor.
 
-JSON lines, so the standard library reads it: ``veritas rollout status`` may, without the
-harness. A ledger of the previous format (``ROLLOUT.yaml``: a list of advances, no chain) is
+JSON lines, so the standard library reads it: ``veritas.parent.ledger`` reads and verifies it
+for the auditor (``veritas rollout status``) and for this module, which writes it. A ledger of the previous format (``ROLLOUT.yaml``: a list of advances, no chain) is
 refused with the command that carries it over (``harness migrate-ledger --by NAME``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,87 +26,41 @@ import yaml
 
 from harness.report.gate import ReportError
 from harness.yamlfile import yaml_problem
+from veritas.parent import ledger
 from veritas.parent.mode import STAGES
 
-LEDGER = "ROLLOUT.jsonl"
-LEGACY_LEDGER = "ROLLOUT.yaml"
-KINDS = ("advance", "rollback", "halt", "resume")
+LEDGER = ledger.LEDGER
+LEGACY_LEDGER = ledger.LEGACY_LEDGER
+KINDS = ledger.KINDS
+canonical = ledger.canonical
+entry_sha256 = ledger.entry_sha256
+RolloutState = ledger.RolloutState
 
 
 class LedgerError(ReportError):
     """A ledger that cannot be trusted: unreadable, of the old format, or its chain broken."""
 
 
-def canonical(entry: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in entry.items() if k != "sha256"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def entry_sha256(entry: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(canonical(entry)).hexdigest()
-
-
-def _describe(i: int, entry: Any) -> str:
-    if not isinstance(entry, dict):
-        return f"entry {i}"
-    stage = entry.get("stage")
-    where = f" to {stage:g}" if isinstance(stage, int | float) else ""
-    return f"entry {i} ({entry.get('kind')}{where}, {entry.get('at')}, by {entry.get('by')})"
-
-
 def parse_time(raw: Any, what: str) -> dt.datetime:
     try:
-        when = dt.datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise LedgerError(f"{what}: {raw!r} is not a time; accepted: ISO 8601") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        return ledger.parse_time(raw, what)
+    except ledger.LedgerError as exc:
+        raise LedgerError(str(exc)) from None
 
 
 def read_ledger(report_dir: Path) -> list[dict[str, Any]]:
     """Every entry, the chain verified; LedgerError naming the first entry that breaks it."""
-    path = report_dir / LEDGER
-    legacy = report_dir / LEGACY_LEDGER
-    if not path.exists():
-        if legacy.exists():
-            raise LedgerError(
-                f"{legacy}: a ledger of the previous format (no hash chain, no approvers); "
-                f"carry it over with `harness migrate-ledger --by NAME` (writes {LEDGER})"
-            )
-        return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path}: cannot read the ledger: {exc}") from None
-    entries: list[dict[str, Any]] = []
-    previous: str | None = None
-    for i, line in enumerate(lines, 1):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LedgerError(f"{path}: entry {i}: not a JSON object: {exc}") from None
-        what = f"{path}: {_describe(i, entry)}"
-        if not isinstance(entry, dict):
-            raise LedgerError(f"{what}: not a JSON object")
-        if entry.get("kind") not in KINDS:
-            raise LedgerError(f"{what}: kind {entry.get('kind')!r}; accepted: {', '.join(KINDS)}")
-        if entry.get("stage") not in STAGES:
-            raise LedgerError(
-                f"{what}: stage {entry.get('stage')!r}; accepted: {', '.join(map(str, STAGES))}"
-            )
-        if entry.get("sha256") != entry_sha256(entry):
-            raise LedgerError(
-                f"{what}: its sha256 does not match its content: the entry was changed "
-                "after it was written"
-            )
-        if entry.get("prev_sha256") != previous:
-            raise LedgerError(
-                f"{what}: prev_sha256 {entry.get('prev_sha256')} does not match the entry "
-                f"before it ({previous}): an entry before it was changed, removed or inserted"
-            )
-        parse_time(entry.get("at"), what)
-        previous = entry["sha256"]
-        entries.append(entry)
-    return entries
+        return ledger.read_ledger(report_dir)
+    except ledger.LedgerError as exc:
+        raise LedgerError(str(exc)) from None
+
+
+def rollout_state(report_dir: Path) -> RolloutState:
+    try:
+        return ledger.rollout_state(report_dir)
+    except ledger.LedgerError as exc:
+        raise LedgerError(str(exc)) from None
 
 
 def append(report_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
@@ -122,35 +74,6 @@ def append(report_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     with path.open("a", encoding="utf-8") as f:
         f.write(line + "\n")
     return entry
-
-
-@dataclass(frozen=True)
-class RolloutState:
-    entries: list[dict[str, Any]]
-    #: None: not started (no Queue traffic by the rollout)
-    stage: float | None
-    #: when the current stage was entered (by an advance or a rollback)
-    since: dt.datetime | None
-    #: the halt entry in force, if the rollout is halted
-    halt: dict[str, Any] | None
-
-    @property
-    def stage_entry(self) -> dict[str, Any] | None:
-        moves = [e for e in self.entries if e["kind"] in ("advance", "rollback")]
-        return moves[-1] if moves else None
-
-
-def rollout_state(report_dir: Path) -> RolloutState:
-    entries = read_ledger(report_dir)
-    moves = [e for e in entries if e["kind"] in ("advance", "rollback")]
-    pauses = [e for e in entries if e["kind"] in ("halt", "resume")]
-    halt = pauses[-1] if pauses and pauses[-1]["kind"] == "halt" else None
-    return RolloutState(
-        entries=entries,
-        stage=float(moves[-1]["stage"]) if moves else None,
-        since=parse_time(moves[-1]["at"], "ledger") if moves else None,
-        halt=halt,
-    )
 
 
 def migrate(report_dir: Path, by: str) -> list[dict[str, Any]]:

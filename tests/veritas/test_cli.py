@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -78,6 +79,41 @@ def test_rollout_status_reports_from_the_metrics_store() -> None:
     assert status["stage"] == 0.25 and status["audits"] == 2
     assert status["audits_by_mode"] == {"queue": 1, "stdout": 1}
     assert status["fallbacks"] == 1
+
+
+def test_rollout_status_takes_the_stage_from_the_ledger_and_counts_production_only(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from harness.rollout.ledger import append
+
+    veritas("audit", STREAM, "--use-stdout", "--json")  # before the stage: not in its window
+    time.sleep(0.05)
+    ledger = Path(os.environ["VERITAS_LEDGER"]).parent
+    at = dt.datetime.now(dt.UTC).isoformat()
+    append(ledger, {"kind": "advance", "at": at, "by": "ann", "reason": "r", "stage": 0.25})
+    quiet = veritas("rollout", "status", env={"QUEUE_IPC_ROLLOUT": "0.25"})
+    assert quiet.returncode == 0 and "stage: 0.25 (from ledger)" in quiet.stdout
+    assert "production audits (since " in quiet.stdout and "none yet" in quiet.stdout
+    veritas("audit", STREAM, "--use-queue-ipc", "--json")
+    veritas("audit", STREAM, "--validate-ipc")  # validation: never production
+    done = veritas("rollout", "status", "--json", env={"QUEUE_IPC_ROLLOUT": "0.1"})
+    status = json.loads(done.stdout)
+    assert status["stage"] == 0.25 and status["stage_from"] == "ledger"
+    assert status["disagreement"].startswith("the ledger says stage 0.25, but QUEUE_IPC_ROLLOUT")
+    assert status["audits"] == 1 and status["audits_by_mode"] == {"queue": 1, "stdout": 0}
+    assert status["success_rate_by_mode"] == {"queue": 1.0, "stdout": None}
+    halted = at[:19] + "+00:00"
+    append(ledger, {"kind": "halt", "at": halted, "by": "bo", "reason": "fallbacks", "stage": 0.25})
+    text = veritas("rollout", "status").stdout
+    assert "HALTED since" in text and "by bo: fallbacks" in text
+    (ledger / "ROLLOUT.jsonl").write_text(
+        (ledger / "ROLLOUT.jsonl").read_text().replace('"by":"ann"', '"by":"eve"')
+    )
+    tampered = json.loads(veritas("rollout", "status", "--json").stdout)
+    assert "its sha256 does not match its content" in tampered["ledger_problem"]
+    assert tampered["stage_from"] == "QUEUE_IPC_ROLLOUT"
 
 
 def test_readable_summary_names_the_transport() -> None:

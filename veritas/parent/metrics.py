@@ -157,9 +157,15 @@ class MetricsStore:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute("SELECT * FROM audits ORDER BY id")]
 
-    def status(self) -> dict[str, Any]:
-        """Aggregate figures for ``veritas rollout status``."""
-        rows = self.rows()
+    def status(self, *, purpose: str | None = None, since: float | None = None) -> dict[str, Any]:
+        """Aggregate figures for ``veritas rollout status``: of the rows of *purpose* (all
+        when None) recorded at or after *since* (a Unix time; all when None)."""
+        rows = [
+            r
+            for r in self.rows()
+            if (purpose is None or r["purpose"] == purpose)
+            and (since is None or r["recorded_at"] >= since)
+        ]
         total = len(rows)
         by_mode = {m: sum(1 for r in rows if r["mode_used"] == m) for m in ("queue", "stdout")}
         reasons: dict[str, int] = {}
@@ -176,6 +182,12 @@ class MetricsStore:
                 m: round(100.0 * n / total, 1) if total else 0.0 for m, n in by_mode.items()
             },
             "success_rate": round(sum(r["success"] for r in rows) / total, 4) if total else None,
+            "success_rate_by_mode": {
+                m: round(sum(r["success"] for r in rows if r["mode_used"] == m) / n, 4)
+                if n
+                else None
+                for m, n in by_mode.items()
+            },
             "fallbacks": sum(reasons.values()),
             "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
             "duration_s": {

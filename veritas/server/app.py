@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from veritas.parent.metrics import MetricsStore, audit_purpose
-from veritas.parent.mode import ConfigError, parse_rollout
+from veritas.parent.mode import ConfigError
+from veritas.parent.rollout_status import rollout_figures
 from veritas.server.history import HistoryStore
 from veritas.server.metrics_export import CONTENT_TYPE, AuditMetrics
 from veritas.server.registry import AuditRegistry
@@ -100,7 +101,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.get("/api/rollout/status")
     async def rollout() -> dict[str, Any]:
-        return {"stage": parse_rollout(), **store.status()}
+        return rollout_figures(store)
 
     @app.get("/metrics")
     async def prometheus() -> Response:
