@@ -13,7 +13,7 @@
     harness migrate-ledger --by NAME  carry a ROLLOUT.yaml ledger over into ROLLOUT.jsonl
     harness merge RUN...            shard runs of one stage/commit/corpus into one report
     harness nightly                 validate the current stage with xdist (what a schedule calls)
-    harness selftest [--json]       inject Queue faults; every one must be caught
+    harness selftest [--through ws] [--json]  inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     selftest.add_argument("--case", default="clean_shop", help="corpus case to inject into")
     selftest.add_argument("--json", action="store_true")
+    selftest.add_argument(
+        "--through",
+        choices=("runner", "ws"),
+        default="runner",
+        help="the boundary judged: runner (default) or ws (a backend's WebSocket frames)",
+    )
     failover = sub.add_parser("failover", help="sever the Queue at random points; lose nothing")
     failover.add_argument("--points", type=int, default=50)
     failover.add_argument("--seed", type=int, default=20261124)
@@ -255,7 +261,7 @@ def _selftest(args: argparse.Namespace) -> int:
     from harness.tools.selftest import run_selftest, table
 
     try:
-        result = run_selftest(args.corpus, args.case)
+        result = run_selftest(args.corpus, args.case, through=args.through)
     except (CorpusError, KeyError) as exc:
         return _usage_error(str(exc))
     print(json.dumps(result) if args.json else table(result))

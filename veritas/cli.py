@@ -111,7 +111,8 @@ def _add_serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--allow-file-urls",
         action="store_true",
-        help="admit file: URLs and synthetic: streams (tests; they read this machine's files)",
+        help="admit file: URLs and synthetic: streams (tests; they read this machine's files) "
+        "and the test-only start fields audit_id, fault, request_timeout, timeout",
     )
     serve.add_argument(
         "--engine",

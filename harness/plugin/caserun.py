@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.corpus.cases import Case
 from harness.report.result import (
@@ -43,8 +44,12 @@ from veritas.parent.collect import audit_timeout_for, collect
 from veritas.parent.mode import Mode
 from veritas.parent.runner import AuditRunner
 
+if TYPE_CHECKING:
+    from harness.plugin.backend import Backend
+
 CONTEXT_EVENTS = 3  # events kept on each side of the first divergence
 FAILOVER_AT = 50  # a failover case's Queue run is cut after this many events
+WS_MARGIN_S = 30.0  # a WebSocket client waits this much longer than the audit's own limit
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class RunSettings:
     engine: str = BUNDLED_ENGINE
     #: Re-run every case's control, not only those whose streams differ.
     eager_noise: bool = False
+    #: With a backend, each run goes through it and a WebSocket client (``--through ws``).
+    backend: Backend | None = None
 
 
 def safe_name(text: str, limit: int = 60) -> str:
@@ -67,11 +74,14 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
     env = dict(os.environ if settings.env is None else settings.env)
     if case.failover and mode == "queue":
         env.setdefault("VERITAS_IPC_FAULT", f"sever@{FAILOVER_AT}")
+    timeout = settings.audit_timeout or audit_timeout_for(case.timeout)
+    if settings.backend is not None:
+        return await _observe_through_ws(case, url, mode, settings.backend, env, timeout)
     runner = AuditRunner(
         url,
         tier=case.tier,
         mode=mode,
-        timeout=settings.audit_timeout or audit_timeout_for(case.timeout),
+        timeout=timeout,
         audit_id=case.id,  # one id for every run of the case: the streams must be identical
         request_timeout=case.timeout,
         env=env,
@@ -79,6 +89,26 @@ async def _observe(case: Case, url: str, mode: Mode, settings: RunSettings) -> O
     )
     audit = await collect(runner)
     return observe(audit.outcome, audit.events)
+
+
+async def _observe_through_ws(
+    case: Case, url: str, mode: Mode, backend: Backend, env: Mapping[str, str], timeout: float
+) -> Observation:
+    """The run as a browser's WebSocket client receives it from the backend (which runs the
+    audit in its own environment: a fault asked for this run goes as the start's ``fault``)."""
+    body: dict[str, Any] = {
+        "url": url,
+        "tier": case.tier,
+        "ipc": mode,
+        "audit_id": case.id,  # as through the runner: one id for every run of the case
+        "request_timeout": case.timeout,
+        "timeout": timeout,
+    }
+    fault = env.get("VERITAS_IPC_FAULT")
+    if fault and fault != os.environ.get("VERITAS_IPC_FAULT"):
+        body["fault"] = fault
+    outcome, events = await backend.run(body, timeout + WS_MARGIN_S)
+    return observe(outcome, events)
 
 
 async def _pair(case: Case, url: str, settings: RunSettings) -> tuple[Observation, Observation]:

@@ -69,6 +69,7 @@ class CaseItem(pytest.Item):
             audit_timeout=state.options.audit_timeout,
             engine=state.options.engine,
             eager_noise=state.options.eager_noise,
+            backend=state.backend() if state.options.through == "ws" else None,
         )
         result = run_case(self.case, url, settings, state.work_dir)
         state.results.append(result)

@@ -56,6 +56,10 @@ def timeout_type(raw: str) -> float:
     return value
 
 
+#: the boundaries at which a run's events are compared (``--through``)
+THROUGH = ("runner", "ws")
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "differential IPC validation (Veritas)")
     group.addoption(
@@ -114,6 +118,13 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"the audit engine to validate (default: ${ENGINE_ENV}, else {BUNDLED_ENGINE})",
     )
     group.addoption(
+        "--through",
+        choices=THROUGH,
+        default="runner",
+        help="the boundary validated: runner (the events AuditRunner delivers, default) or ws "
+        "(the frames a WebSocket client of `veritas serve` receives; one backend per worker)",
+    )
+    group.addoption(
         "--shard",
         type=shard_type,
         default=None,
@@ -132,6 +143,8 @@ class HarnessOptions:
     shard: tuple[int, int] | None
     run_group: str | None = None
     eager_noise: bool = False
+    #: runner | ws: where the compared events are taken (``--through``)
+    through: str = "runner"
     #: The engine the audits run, and what a report records of it.
     engine: str = BUNDLED_ENGINE
     engine_info: dict[str, Any] = field(default_factory=dict)
@@ -175,4 +188,5 @@ class HarnessOptions:
             engine=engine,
             engine_info=engine_info,
             eager_noise=bool(config.getoption("--eager-noise")),
+            through=str(config.getoption("--through")),
         )

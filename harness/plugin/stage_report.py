@@ -54,6 +54,9 @@ def build_report(state: HarnessState, workers: int) -> StageReport:
             "eager_noise": opts.eager_noise,
             "audit_timeout": opts.audit_timeout,
             "shard": list(opts.shard) if opts.shard else None,
+            # the boundary whose events were compared: runner (AuditRunner's delivery) or ws
+            # (the frames a WebSocket client of the backend received)
+            "through": opts.through,
         },
         timing={
             "wall_s": round(time.time() - state.started, 3),

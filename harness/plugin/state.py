@@ -8,6 +8,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,9 @@ from harness.corpus.cases import Corpus, load_corpus
 from harness.corpus.siteserver import SiteServer, serve_sites
 from harness.plugin.options import HarnessOptions
 from harness.report.result import CaseResult, StageReport
+
+if TYPE_CHECKING:
+    from harness.plugin.backend import Backend
 
 
 def new_run_id() -> str:
@@ -43,6 +47,7 @@ class HarnessState:
     #: The report this run wrote (the terminal summary shows it; it never re-reads the file).
     report: StageReport | None = None
     _server: SiteServer | None = None
+    _backend: Backend | None = None
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def load_corpus(self) -> Corpus:
@@ -58,9 +63,27 @@ class HarnessState:
             self._server = self._stack.enter_context(serve_sites(list(corpus.sites_dirs)))
         return self._server
 
+    def backend(self) -> Backend:
+        """The backend of this process (``--through ws``; one per xdist worker), started on
+        first use, stopped with the site server."""
+        if self._backend is None:
+            from harness.plugin.backend import Backend  # the web stack, only when asked for
+
+            opts = self.options
+            backend = Backend(
+                opts.report_dir / ".work" / f"{self.run_id}.backend-{os.getpid()}",
+                engine=opts.engine,
+                # a case's stdout and Queue runs, then its noise runs, never more at once
+                max_concurrent=2 + opts.noise_runs,
+            ).start()
+            self._stack.callback(backend.stop)
+            self._backend = backend
+        return self._backend
+
     def close_server(self) -> None:
         self._stack.close()
         self._server = None
+        self._backend = None
 
     @property
     def work_dir(self) -> Path:

@@ -198,6 +198,9 @@ def terminal_lines(report: StageReport, path: Path) -> list[str]:
         f"{t['queue_attested']}/{t['cases']}",
         f"gate: {'PASSED' if gate['passed'] else 'FAILED'}",
     ]
+    if report["settings"].get("through", "runner") != "runner":
+        lines.insert(1, f"compared through: {report['settings']['through']} (the frames a "
+                        "WebSocket client of the backend received)")  # fmt: skip
     lines += [f"  - {visible(r)}" for r in gate["reasons"]]
     lines.append(f"report: {path / 'index.html'}")
     return lines

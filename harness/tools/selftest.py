@@ -8,10 +8,15 @@ severed Queue in a failover case) must come out ``match``.
 A fault that can only show on some text is injected into a case that has it: ``split`` (astral
 characters cut into surrogate halves) changes nothing on a page without characters above
 U+FFFF, so when the selected case has none it runs on ``unicode_astral_title``.
+
+With ``through="ws"`` (``harness selftest --through ws``) every run goes through a backend and
+a WebSocket client, as in ``pytest harness/ --through ws``: the fault is the start's ``fault``
+field, and what is judged is the frames received.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -21,6 +26,7 @@ from typing import Any
 from harness.corpus.cases import Case, Corpus, load_corpus
 from harness.corpus.siteserver import serve_sites
 from harness.plugin.caserun import RunSettings, run_case
+from veritas.child.engines import BUNDLED_ENGINE
 
 #: (fault, what must happen, verdicts that count as that)
 FAULTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -69,11 +75,21 @@ def case_for_fault(fault: str, selected: Case, corpus: Corpus) -> Case:
     return next((c for c in corpus.cases if _has_astral_text(c, corpus)), selected)
 
 
-def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> dict[str, Any]:
+def run_selftest(
+    corpus_dir: Path, case_id: str, hang_timeout: float = 30.0, through: str = "runner"
+) -> dict[str, Any]:
     corpus = load_corpus([corpus_dir])
     selected = corpus.by_id(case_id)
     rows: list[dict[str, Any]] = []
-    with serve_sites(list(corpus.sites_dirs)) as server, tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(serve_sites(list(corpus.sites_dirs)))
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        backend = None
+        if through == "ws":
+            from harness.plugin.backend import Backend
+
+            backend = Backend(Path(tmp) / "backend", engine=BUNDLED_ENGINE, max_concurrent=2)
+            stack.callback(backend.start().stop)
         for fault, expected, accepted in FAULTS:
             case = case_for_fault(fault, selected, corpus)
             url = case.target_url(server) if case.site else case.target_url()
@@ -82,7 +98,9 @@ def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> 
             env["VERITAS_IPC_FAULT"] = fault
             if fault.startswith("sever"):
                 subject = dataclasses.replace(case, failover=True)
-            settings = RunSettings(noise_runs=0, audit_timeout=hang_timeout, env=env)
+            settings = RunSettings(
+                noise_runs=0, audit_timeout=hang_timeout, env=env, backend=backend
+            )
             result = run_case(subject, url, settings, Path(tmp))
             rows.append(
                 {
@@ -98,6 +116,7 @@ def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> 
     benign = [r for r in rows if r["expected"] == "pass"]
     return {
         "case": case_id,
+        "through": through,
         "faults": rows,
         "detection_rate": round(sum(r["ok"] for r in detect) / len(detect), 3),
         "false_alarms": sum(not r["ok"] for r in benign),
@@ -106,7 +125,7 @@ def run_selftest(corpus_dir: Path, case_id: str, hang_timeout: float = 30.0) -> 
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        f"harness selftest on case {result['case']}",
+        f"harness selftest on case {result['case']}, through {result.get('through', 'runner')}",
         f"{'fault':<12}{'expected':<10}{'observed':<14}ok",
     ]
     for r in result["faults"]:

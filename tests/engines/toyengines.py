@@ -81,3 +81,12 @@ def with_timeout(url: str, tier: str, emit: Any, *, request_timeout: float = 0.0
 
 def two_arguments(url: str, tier: str) -> None:
     """Cannot be called with an emit."""
+
+
+def split_surrogates(url: str, tier: str, emit: Any) -> None:
+    """Strings a UTF-8 text frame cannot carry as such: a high and a low surrogate as two code
+    points (beside the astral character they spell), a lone one, in values and in keys."""
+    split, astral = "\ud83d\ude00", "\U0001f600"
+    emit("audit_start", "warm_up", detail=f"{split}|{astral}", summary={"url": url})
+    emit("log", "titles", detail="lone \udc00 half", summary={f"k{split}": [split, astral]})
+    emit("audit_complete", "done", pct=100.0, summary={"title": f"{astral}{split}"})

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from veritas.parent.outcome import AuditOutcome
 from veritas.pixels import ImageDecodeError, pixel_digest
 from veritas.protocol.event import ProgressEvent
 
@@ -74,7 +73,17 @@ def event_record(event: ProgressEvent) -> dict[str, Any]:
     return {**event.as_dict(), "data": data}
 
 
-def observe(outcome: AuditOutcome, events: list[ProgressEvent]) -> Observation:
+class OutcomeRecord(Protocol):
+    """What ``observe`` reads of a run's outcome: an ``AuditOutcome``, or the outcome a
+    WebSocket client received (``veritas.server.frames.ReceivedOutcome``)."""
+
+    @property
+    def final_state(self) -> dict[str, Any] | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def observe(outcome: OutcomeRecord, events: list[ProgressEvent]) -> Observation:
     import time
 
     started = time.perf_counter()

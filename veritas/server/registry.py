@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from veritas.child.faults import ENV as FAULT_ENV
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import Mode, select_mode
 from veritas.parent.outcome import AuditOutcome
@@ -59,6 +61,8 @@ class AuditEntry:
     finished_at: float | None = None
     outcome: AuditOutcome | None = None
     error: str | None = None
+    #: the request, with its test-only fields (``--allow-file-urls``)
+    request: StartRequest | None = None
 
     @property
     def finished(self) -> bool:
@@ -117,6 +121,7 @@ class AuditRegistry:
             mode=decision.mode,
             mode_source=decision.source,
             created_at=time.time(),
+            request=request,
         )
         self._audits[entry.audit_id] = entry
         self.history.record(entry.to_json())
@@ -163,15 +168,19 @@ class AuditRegistry:
         self.running += 1
         self.metrics.running.inc()
         entry.status = "running"
+        asked = entry.request or StartRequest(entry.url, entry.tier, entry.ipc)
+        env = None if asked.fault is None else {**os.environ, FAULT_ENV: asked.fault}
         runner = AuditRunner(
             entry.url,
             tier=entry.tier,
             mode=entry.mode,
-            timeout=self.settings.audit_timeout,
+            timeout=asked.timeout or self.settings.audit_timeout,
             put_timeout=self.settings.put_timeout,
-            audit_id=entry.audit_id,
+            audit_id=asked.audit_id or entry.audit_id,
             metrics=self.store,
             engine=self.settings.engine,
+            env=env,
+            request_timeout=asked.request_timeout,
         )
         try:
             outcome = await runner.run(send)

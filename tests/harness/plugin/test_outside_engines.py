@@ -105,3 +105,22 @@ def test_a_nondeterministic_engine_is_inconclusive_unless_a_rule_names_the_part(
     assert result.ret == 1
     verdicts = {c["id"]: c["verdict"] for c in _report(reports)["cases"]}  # type: ignore[attr-defined]
     assert verdicts == {"draw0": "inconclusive", "draw1": "ignored"}
+
+
+def test_through_ws_strings_arrive_as_the_runner_delivers_them(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toy_corpus: Path
+) -> None:
+    """Split surrogates reach the harness through the WebSocket as two code points: the
+    stream's digest is the runner path's (a decoder that joined them would change it)."""
+    monkeypatch.setenv("PYTHONPATH", str(TOYS))
+    digests = {}
+    for through in ("runner", "ws"):
+        reports = tmp_path / through
+        args = ("--engine", "toyengines:split_surrogates", "--corpus", str(toy_corpus))
+        result = _run(pytester, reports, *args, "-p", "no:xdist", "--through", through)
+        assert result.ret == 0, result.stdout.str()
+        cases = _report(reports)["cases"]
+        assert isinstance(cases, list)
+        assert {c["verdict"] for c in cases} == {"match"}
+        digests[through] = {c["id"]: c["digests"] for c in cases}
+    assert digests["ws"] == digests["runner"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -214,3 +215,70 @@ def test_an_unrelated_project_runs_normally_beside_the_plugin(tmp_path: Path) ->
         timeout=120,
     )
     assert used.returncode == 4 and "QUEUE_IPC_ROLLOUT" in used.stderr + used.stdout
+
+
+def _verdicts(reports: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    (run,) = list((reports / "stage-0.25").iterdir())
+    report = yaml.safe_load((run / "report.yaml").read_text())
+    return report, {c["id"]: c for c in report["cases"]}
+
+
+@pytest.mark.parametrize("xdist", [("-p", "no:xdist"), ("-n", "2")], ids=["no-xdist", "n2"])
+def test_through_ws_gives_the_runners_verdicts_attested_by_the_outcome_frame(
+    pytester: pytest.Pytester,
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    xdist: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    bare = corpus / "cases" / "bare.yaml"  # the moving site without its ignore rules
+    bare.write_text("id: bare\nsite: moving\ntier: quick_scan\ntags: [nondeterministic]\n")
+    by_runner = _run(pytester, corpus, tmp_path / "runner", "-p", "no:xdist")
+    by_runner.assert_outcomes(passed=2, failed=1)
+    through_ws = _run(pytester, corpus, tmp_path / "ws", "--through", "ws", *xdist)
+    through_ws.assert_outcomes(passed=2, failed=1)
+    through_ws.stdout.fnmatch_lines(["*compared through: ws*", "*case bare: INCONCLUSIVE*"])
+    runner_report, runner_cases = _verdicts(tmp_path / "runner")
+    ws_report, ws_cases = _verdicts(tmp_path / "ws")
+    assert (runner_report["settings"]["through"], ws_report["settings"]["through"]) == (
+        "runner",
+        "ws",
+    )
+    assert (
+        {i: c["verdict"] for i, c in ws_cases.items()}
+        == {i: c["verdict"] for i, c in runner_cases.items()}
+        == {"steady": "match", "moving": "ignored", "bare": "inconclusive"}
+    )
+    assert ws_report["totals"]["queue_attested"] == 3
+    for case in ws_cases.values():
+        queue, stdout = case["runs"]["queue"], case["runs"]["stdout"]
+        # what the ipc_outcome frame said, as the runner path says it
+        assert queue["attested_transport"] == "queue" and queue["mode_used"] == "queue"
+        assert queue["events_by_transport"] == {"queue": queue["events"], "stdout": 0}
+        assert stdout["events_by_transport"] == {"queue": 0, "stdout": stdout["events"]}
+        assert queue["events"] == runner_cases[case["id"]]["runs"]["queue"]["events"] > 0
+        assert queue["exit_code"] == 0 and queue["latency"]["p50_ms"] > 0
+    # the backend's stores were its own, and are gone
+    assert not list((tmp_path / "ws").glob(".work/*.backend-*"))
+
+
+def test_through_ws_a_silent_fallback_fails_the_case(
+    pytester: pytest.Pytester, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERITAS_RENDERER", "pillow")
+    monkeypatch.setenv("VERITAS_IPC_FAULT", "connect")
+    result = _run(pytester, corpus, tmp_path / "r", "-k", "steady", "--through", "ws")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Queue run not attested*", "*compared through: ws*"])
+    _, cases = _verdicts(tmp_path / "r")
+    queue = cases["steady"]["runs"]["queue"]
+    assert queue["fallback"] is True and queue["attested_transport"] == "stdout"
+
+
+def test_through_must_be_runner_or_ws(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        str(HARNESS_DIR), "-p", "no:cacheprovider", "--stage", "0.1", "--through", "http"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--through*invalid choice*'http'*runner*ws*"])
