@@ -138,16 +138,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ipc_json(outcome: AuditOutcome) -> dict[str, Any]:
-    return {
-        "mode_requested": outcome.mode_requested,
-        "mode_used": outcome.mode_used,
-        "fallback": outcome.fallback,
-        "fallback_reason": outcome.fallback_reason,
-        "events_by_transport": dict(outcome.events_by_transport),
-    }
-
-
 async def _audit_once(
     args: argparse.Namespace,
     mode: Mode,
@@ -187,7 +177,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
     if args.json:
         print(
-            json.dumps({"state": outcome.final_state, "ipc": _ipc_json(outcome)}, ensure_ascii=True)
+            json.dumps(
+                {"state": outcome.final_state, "ipc": outcome.ipc_summary()}, ensure_ascii=True
+            )
         )
     else:
         print(summary_text(outcome))
@@ -217,8 +209,8 @@ def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsSt
                     "verdict": result.verdict,
                     "reasons": result.reasons,
                     "first_difference": result.first_difference,
-                    "stdout": _ipc_json(s_out),
-                    "queue": _ipc_json(q_out),
+                    "stdout": s_out.ipc_summary(),
+                    "queue": q_out.ipc_summary(),
                 },
                 ensure_ascii=True,
                 default=str,

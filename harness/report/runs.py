@@ -137,16 +137,17 @@ def current_checkout_problems(report: StageReport, engine: str | None = None) ->
     problems += engine_problems(report, engine)
     dirs = [Path(d) for d in report["provenance"].get("corpus_dirs") or []]
     try:
-        digest = load_corpus(dirs).digest if dirs else None
+        corpus = load_corpus(dirs) if dirs else None
     except Exception as exc:
         problems.append(f"stale: the report's corpus cannot be loaded now: {exc}")
     else:
+        digest = corpus.digest if corpus is not None else None
         if digest != report["provenance"]["corpus_digest"]:
             problems.append(
                 "stale: the corpus changed since the report was written (digest differs)"
             )
-        elif dirs:
-            problems += _scope_problems(report, [c.id for c in load_corpus(dirs).cases])
+        elif corpus is not None:
+            problems += _scope_problems(report, [c.id for c in corpus.cases])
     if code["dirty"]:
         problems.append("the working tree is dirty (outside reports/): commit before advancing")
     return problems

@@ -54,7 +54,7 @@ def main() -> int:
     spec = json.loads(sys.stdin.readline())
     address = tuple(spec["address"]) if isinstance(spec["address"], list) else spec["address"]
     conn = Client(address, authkey=bytes.fromhex(spec["authkey"]))
-    run_synthetic(sys.argv[1], PipeSink(conn))
+    run_synthetic(sys.argv[1], PipeSink(conn).emit)
     conn.send_bytes(b"E")
     conn.close()
     return 0

@@ -47,7 +47,7 @@ def _warn(message: str) -> None:
 
 
 class Emitter:
-    """Implements ``veritas.protocol.event.EventSink`` for the child process."""
+    """The child's events: its ``emit`` is the ``veritas.protocol.event.Emit`` an engine gets."""
 
     def __init__(
         self,

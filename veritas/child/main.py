@@ -75,7 +75,7 @@ def run_target(
     """Run what *url* names: a ``synthetic:`` stream, or an audit by *engine*."""
     if url.startswith("synthetic:"):
         module, _, name = SYNTHETIC.partition(":")
-        getattr(importlib.import_module(module), name)(url, emitter)
+        getattr(importlib.import_module(module), name)(url, emitter.emit)
         return
     run_engine(engine, url, tier, emitter.emit, request_timeout)
 

@@ -33,7 +33,7 @@ import sys
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from veritas.protocol.event import EventSink
+from veritas.protocol.event import Emit
 
 _INT_PARAMS = (
     "events",
@@ -100,15 +100,15 @@ def _forge_stdout() -> None:
     subprocess.run([sys.executable, "-c", f"print({FORGED!r})"], check=False)
 
 
-def _emit_values(path: str, url: str, sink: EventSink) -> None:
+def _emit_values(path: str, url: str, emit: Emit) -> None:
     from veritas.protocol.stdout_wire import loads_exact
 
     with open(path, "rb") as fh:
         items = loads_exact(fh.read())
-    sink.emit("audit_start", "init", step="start", summary={"url": url})
+    emit("audit_start", "init", step="start", summary={"url": url})
     for i, item in enumerate(items, 1):
         hex_data = item.get("data_hex")
-        sink.emit(
+        emit(
             "log",
             "scout",
             step=item.get("step", ""),
@@ -117,14 +117,14 @@ def _emit_values(path: str, url: str, sink: EventSink) -> None:
             summary=item.get("summary", {}),
             data=None if hex_data is None else bytes.fromhex(hex_data),
         )
-    sink.emit("audit_complete", "complete", step="done", pct=100.0, summary={"n": len(items)})
+    emit("audit_complete", "complete", step="done", pct=100.0, summary={"n": len(items)})
 
 
-def run_synthetic(url: str, sink: EventSink) -> None:
+def run_synthetic(url: str, emit: Emit) -> None:
     values = dict(parse_qsl(urlsplit(url).query)).get("values")
     if values:
         parse_spec(url)
-        _emit_values(values, url, sink)
+        _emit_values(values, url, emit)
         return
     spec = parse_spec(url)
     total = int(spec["events"])
@@ -155,7 +155,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
                 time.sleep(delay)
 
     pace(0)
-    sink.emit("audit_start", "init", step="start", detail=text, summary={"url": url})
+    emit("audit_start", "init", step="start", detail=text, summary={"url": url})
     if spec.get("print_markers"):
         _forge_stdout()
     kinds = ("phase_start", "finding", "log", "finding", "phase_complete")
@@ -165,7 +165,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
         pct = round(100.0 * i / total, 3)
         phase = phases[(i // 5) % len(phases)]
         if i <= png_count:
-            sink.emit(
+            emit(
                 "screenshot",
                 "vision",
                 step=f"shot-{i}",
@@ -175,7 +175,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
                 data=_png(i),
             )
         elif payload is not None:
-            sink.emit(
+            emit(
                 "screenshot",
                 "vision",
                 step=f"shot-{i}",
@@ -187,7 +187,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
             )
         else:
             kind = kinds[i % len(kinds)]
-            sink.emit(
+            emit(
                 kind,
                 phase,
                 step=f"step-{i}",
@@ -196,7 +196,7 @@ def run_synthetic(url: str, sink: EventSink) -> None:
                 summary={"i": i, "ok": i % 3 == 0, "ratio": i / 7},
             )
     pace(total - 1)
-    sink.emit(
+    emit(
         "audit_complete",
         "complete",
         step="done",

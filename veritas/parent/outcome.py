@@ -67,6 +67,16 @@ class AuditOutcome:
             "max_ms": round(max(lat), 3) if lat else 0.0,
         }
 
+    def ipc_summary(self) -> dict[str, Any]:
+        """Which transport delivered the audit: what ``--json`` and the backend report."""
+        return {
+            "mode_requested": self.mode_requested,
+            "mode_used": self.mode_used,
+            "fallback": self.fallback,
+            "fallback_reason": self.fallback_reason,
+            "events_by_transport": dict(self.events_by_transport),
+        }
+
     def to_dict(self, *, with_state: bool = False) -> dict[str, Any]:
         """Plain JSON-able data (latencies summarised; the final state only on request)."""
         data = asdict(self)

@@ -80,7 +80,7 @@ class ProgressEvent:
         summary: dict[str, Any] | None = None,
         data: bytes | None = None,
     ) -> ProgressEvent:
-        """A new event as an ``EventSink.emit`` makes it: timestamped now."""
+        """A new event as an ``emit`` makes it: timestamped now."""
         return cls(
             audit_id,
             seq,
@@ -117,24 +117,10 @@ class ProgressEvent:
         return dict(zip(FIELDS, self.as_tuple(), strict=True))
 
 
-class EventSink(Protocol):
-    """What audit code calls to report progress (implemented by the child's emitter)."""
-
-    def emit(
-        self,
-        type: str,
-        phase: str,
-        *,
-        step: str = "",
-        pct: float = 0.0,
-        detail: str = "",
-        summary: dict[str, Any] | None = None,
-        data: bytes | None = None,
-    ) -> ProgressEvent: ...
-
-
 class Emit(Protocol):
-    """What an engine is given to report progress: ``emit(type, phase, …)``, one event a call."""
+    """How audit code reports progress: ``emit(type, phase, …)``, one event a call. An engine
+    and a synthetic stream are given one; the child's emitter (``Emitter.emit``) and the
+    in-process ``ListSink.emit`` are the two that send or keep the events."""
 
     def __call__(
         self,

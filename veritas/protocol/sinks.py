@@ -1,4 +1,4 @@
-"""``ListSink``: an in-process ``EventSink`` that validates and keeps every event.
+"""``ListSink``: in process, its ``emit`` validates and keeps every event.
 
 For running the engine without a child process (tests, corpus sanity checks): events get
 ``seq`` and ``timestamp`` the way the child's emitter would give them.

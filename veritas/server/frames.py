@@ -53,11 +53,7 @@ def event_frame(event: ProgressEvent) -> str:
 def ipc_outcome(outcome: AuditOutcome) -> dict[str, Any]:
     """Which transport delivered the audit (DESIGN's ``ipc_outcome`` fields)."""
     return {
-        "mode_requested": outcome.mode_requested,
-        "mode_used": outcome.mode_used,
-        "fallback": outcome.fallback,
-        "fallback_reason": outcome.fallback_reason,
-        "events_by_transport": dict(outcome.events_by_transport),
+        **outcome.ipc_summary(),
         "transport_runs": [list(run) for run in outcome.transport_runs],
     }
 

@@ -94,8 +94,11 @@ def test_cohorts_read_back_from_a_real_prometheus(serve: Any, prometheus: tuple[
     _wait(lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=5).status == 200, "ready")
     urllib.request.urlopen(urllib.request.Request(f"{base}/-/reload", method="POST"), timeout=10)
     _wait(lambda: any(s["value"][1] == "1" for s in _query(base, 'up{job="veritas"}')), "a scrape")
+    # The zero-valued series must have a sample before the window opens (else the reader
+    # falls back to increase(), which extrapolates), and the first audit must end after it.
+    time.sleep(2)
     since = dt.datetime.now(dt.UTC)
-    time.sleep(2)  # the zero-valued series are scraped before the first audit ends
+    time.sleep(2)
     runs = [("queue", "synthetic:?events=30")] * 3 + [("stdout", "synthetic:?events=30")] * 2
     runs += [("queue", "synthetic:?events=30&crash_after=5")]  # a failed audit
     expected_events = {"queue": 0, "stdout": 0}
@@ -110,7 +113,7 @@ def test_cohorts_read_back_from_a_real_prometheus(serve: Any, prometheus: tuple[
         "the last audit scraped",
     )
     time.sleep(1.5)
-    cohorts = from_prometheus(base, since - dt.timedelta(seconds=1), dt.datetime.now(dt.UTC))
+    cohorts = from_prometheus(base, since, dt.datetime.now(dt.UTC))
     queue, stdout = cohorts["queue"], cohorts["stdout"]
     assert (queue.audits, stdout.audits) == (4, 2)
     assert (queue.failures, stdout.failures) == (1, 0)
