@@ -190,7 +190,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def advance(args: argparse.Namespace) -> int:
+def _advance(args: argparse.Namespace) -> int:
     d = decide(args.report_dir, args.to, cohorts=cohorts_of(args), by=args.by, engine=args.engine)
     if d.reasons or d.run is None:
         _print(d, "REFUSED")
@@ -224,7 +224,7 @@ def advance(args: argparse.Namespace) -> int:
     return 0
 
 
-def halt(args: argparse.Namespace) -> int:
+def _halt(args: argparse.Namespace) -> int:
     state = ledger.rollout_state(args.report_dir)
     if state.stage is None:
         print("halt: REFUSED\n  - the rollout has not started: nothing to halt")
@@ -248,7 +248,7 @@ def halt(args: argparse.Namespace) -> int:
     return 0
 
 
-def resume(args: argparse.Namespace) -> int:
+def _resume(args: argparse.Namespace) -> int:
     state = ledger.rollout_state(args.report_dir)
     if state.halt is None or state.stage is None:
         print("resume: REFUSED\n  - the rollout is not halted")
@@ -269,7 +269,7 @@ def resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def rollback(args: argparse.Namespace) -> int:
+def _rollback(args: argparse.Namespace) -> int:
     """A step back is always allowed (halted or not): it is the safe direction. The stage it
     enters starts its soak again: the next advance counts days and cohorts from here."""
     state = ledger.rollout_state(args.report_dir)
@@ -292,3 +292,21 @@ def rollback(args: argparse.Namespace) -> int:
     print(f"rolled back from {state.stage:g} to {args.to:g}; recorded")
     print(f"QUEUE_IPC_ROLLOUT={args.to:g}")
     return 0
+
+
+def _decision(act: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """*act* read, decided and recorded under the ledger's lock: a decision made at the same
+    time by someone else is served first or after, never interleaved."""
+
+    def locked(args: argparse.Namespace) -> int:
+        with ledger.decision_lock(args.report_dir):
+            return act(args)
+
+    locked.__doc__ = act.__doc__
+    return locked
+
+
+advance = _decision(_advance)
+halt = _decision(_halt)
+resume = _decision(_resume)
+rollback = _decision(_rollback)

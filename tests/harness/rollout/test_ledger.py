@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,82 @@ def test_the_rollout_policy_is_validated(tmp_path: Path) -> None:
     bad.write_text(text.replace("author_may_approve: false", "author_may_approve: maybe"))
     with pytest.raises(PolicyError, match="author_may_approve='maybe'; accepted: true or false"):
         load_rollout_policy(bad)
+
+
+def _advanced(tmp: Path) -> None:
+    ledger.append(
+        tmp,
+        {"kind": "advance", "at": "2026-01-01T00:00:00+00:00", "by": "bob", "reason": "ok"}
+        | {"stage": 0.1, "previous_stage": None},
+    )
+
+
+def test_a_decision_waits_for_the_lock_and_decides_on_the_entry_made_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """carol's halt starts while another decision holds the lock; that decision records a halt
+    and lets go. carol's command must decide on the ledger as it is then (already halted:
+    refused), not on what it would have read before waiting (two halts chained to one entry)."""
+    import subprocess
+    import sys
+
+    _advanced(tmp_path)
+    root = Path(__file__).parents[3]
+    halt = ["halt", "--by", "carol", "--reason", "spike"]
+    with ledger.decision_lock(tmp_path):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness", "--report-dir", str(tmp_path), *halt],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        waiting = proc.stderr.readline()  # blocks until carol's command is at the lock
+        assert "waiting for the ledger's lock" in waiting and f"pid {os.getpid()}" in waiting
+        ledger.append(
+            tmp_path,
+            {"kind": "halt", "at": "2026-01-02T00:00:00+00:00", "by": "dan", "reason": "first"}
+            | {"stage": 0.1, "previous_stage": 0.1},
+        )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "already halted since 2026-01-02" in out
+    assert [e["by"] for e in ledger.read_ledger(tmp_path)] == ["bob", "dan"]
+
+
+def test_a_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    import fcntl
+
+    _advanced(tmp_path)
+    with open(tmp_path / ledger.LOCK, "w") as other:  # another process's open file, in effect
+        fcntl.flock(other, fcntl.LOCK_EX)
+        too_long = pytest.raises(ledger.LedgerError, match=r"lock for over 0.2 s")
+        with too_long, ledger.decision_lock(tmp_path, wait_s=0.2):
+            pass
+    with ledger.decision_lock(tmp_path, wait_s=0.2):  # free again
+        assert (tmp_path / ledger.LOCK).read_text().startswith(f"pid {os.getpid()}")
+
+
+def test_the_windows_lock_locks_the_first_byte_with_msvcrt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The win32 branch, selected on Linux with a stand-in msvcrt: busy once, then locked, and
+    unlocked at the end."""
+    import sys
+    import types
+
+    calls: list[tuple[int, int]] = []
+    fake: Any = types.ModuleType("msvcrt")
+    fake.LK_NBLCK, fake.LK_UNLCK = 2, 0
+
+    def locking(fd: int, mode: int, nbytes: int) -> None:
+        calls.append((mode, os.lseek(fd, 0, os.SEEK_CUR)))
+        if len(calls) == 1:
+            raise OSError(36, "Resource deadlock avoided")
+
+    fake.locking = locking
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    with ledger.decision_lock(tmp_path, wait_s=5, platform="win32"):
+        assert len(calls) == 2
+    assert calls == [(2, 0), (2, 0), (0, 0)]
