@@ -24,8 +24,9 @@ from markupsafe import Markup
 from veritas.parent.console import visible
 
 #: The characters Markdown could read as syntax inside a line (CommonMark lets any ASCII
-#: punctuation be backslash-escaped; these are the ones that start or end something).
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
+#: punctuation be backslash-escaped; these are the ones that start or end something). An
+#: underscore between two letters or digits cannot (``case_id`` stays readable as text).
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<>|~&#!]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -39,7 +40,7 @@ def _html_value(value: Any) -> Any:
 
 def md_text(value: Any) -> str:
     """*value* as inline Markdown text: visible, one line, its punctuation escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", visible(str(value))))
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(), _LINE_BREAKS.sub(" ", visible(str(value))))
 
 
 def _md_value(value: Any) -> Any:

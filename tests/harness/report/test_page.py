@@ -4,7 +4,6 @@ figures, the templates shipped with the package, and escaping."""
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import importlib
 import json
 import re
@@ -13,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from harness.report.latency import latency_medians
@@ -341,18 +341,35 @@ def test_the_page_and_the_summary_show_the_latency_medians(tmp_path: Path) -> No
 # -- templates and escaping ----------------------------------------------------------------
 
 
-def test_the_templates_are_package_data() -> None:
+def _data_files(package: Path) -> set[str]:
+    return {
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+
+
+@pytest.mark.parametrize("package", ["harness", "veritas"])
+def test_every_data_file_is_package_data(package: str) -> None:
+    """What setuptools installs: each package-data pattern globbed in the package directory
+    (``*.json`` there is not ``report/schema.json``)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["harness"]
-    files = [p.relative_to(ROOT / "harness").as_posix() for p in TEMPLATES.iterdir()]
-    assert {"report/templates/page.html", "report/templates/summary.md"} <= set(files)
-    for name in files:
-        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+    patterns = config["tool"]["setuptools"]["package-data"][package]
+    shipped = {
+        p.relative_to(ROOT / package).as_posix()
+        for pattern in patterns
+        for p in (ROOT / package).glob(pattern)
+        if p.is_file()
+    }
+    assert _data_files(ROOT / package) - shipped == set()
+
+
+def test_the_templates_are_files_of_the_package() -> None:
+    assert {"page.html", "page.css", "page.js", "summary.md"} <= _data_files(TEMPLATES)
     # The renderers load them from the package, not from strings in code.
     assert html_environment().get_template("page.html").filename == str(TEMPLATES / "page.html")
-    assert markdown_environment().get_template("summary.md").filename == str(
-        TEMPLATES / "summary.md"
-    )
+    md = markdown_environment().get_template("summary.md")
+    assert md.filename == str(TEMPLATES / "summary.md")
 
 
 def test_html_autoescapes_and_markdown_does_not() -> None:
