@@ -257,42 +257,44 @@ class Link:
     note: str = ""
 
 
-def _whole(run: Path) -> bool:
-    """Whether a run's report says it covers the whole corpus (read, not checked: the link
-    only points at it; ``harness gate`` checks the run it rests on)."""
+def _peek(run: Path) -> dict[str, Any]:
+    """A run's report.yaml, read but not checked: the link only points at it (``harness
+    gate`` checks the run it rests on)."""
     try:
         data = yaml.safe_load((run / "report.yaml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and (data.get("scope") or {}).get("gating") is True
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def previous_stage_link(report_dir: Path, stage: float) -> Link:
-    """The previous stage's latest whole run (else its newest run) in *report_dir*."""
+    """The previous stage's latest whole run (else its newest run) in *report_dir*, and
+    whether its gate passed when it was written."""
     index = STAGES.index(stage) if stage in STAGES else 0
     if index == 0:
         return Link(f"stage {stage:g} is the first stage: no previous stage", None)
     previous = STAGES[index - 1]
     stage_dir = report_dir / f"stage-{previous:g}"
-    runs = (
-        sorted(
-            (p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-            key=lambda p: p.name,
-        )
-        if stage_dir.is_dir()
-        else []
-    )
-    runs = [run for run in runs if (run / "index.html").is_file()]
+    names = sorted(p.name for p in stage_dir.iterdir()) if stage_dir.is_dir() else []
+    runs = [
+        (stage_dir / name, _peek(stage_dir / name))
+        for name in names
+        if not name.startswith(".") and (stage_dir / name / "index.html").is_file()
+    ]
     if not runs:
         return Link(f"no report of stage {previous:g} in this report directory", None)
-    whole = [run for run in runs if _whole(run)]
-    run, note = (
+    whole = [(run, data) for run, data in runs if (data.get("scope") or {}).get("gating") is True]
+    (run, data), which = (
         (whole[-1], "its latest whole run")
         if whole
         else (runs[-1], "its newest run, not a whole one")
     )
+    passed = (data.get("gate") or {}).get("passed")
+    outcome = "gate unknown" if passed is None else "gate passed" if passed else "gate failed"
     return Link(
-        f"stage {previous:g} report", f"../../stage-{previous:g}/{run.name}/index.html", note
+        f"stage {previous:g} report",
+        f"../../stage-{previous:g}/{run.name}/index.html",
+        f"{which}, {run.name}: {outcome} when written",
     )
 
 

@@ -271,7 +271,7 @@ def test_the_page_links_the_previous_stage_and_the_ledger_relatively(tmp_path: P
     assert f"../../stage-0.1/{whole.name}/index.html" in hrefs
     assert "../../ROLLOUT.jsonl" in hrefs and "report.yaml" in hrefs and "summary.md" in hrefs
     html = (run / "index.html").read_text(encoding="utf-8")
-    assert "its latest whole run" in html
+    assert f"its latest whole run, {whole.name}: gate passed when written" in html
     assert "&lt;b&gt;go&lt;/b&gt;" in html  # the ledger's entries, escaped
     assert "harness gate --to 0.5" in html
     # A ledger whose chain is broken is shown as such, never as a list of decisions.
