@@ -369,7 +369,6 @@ def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | No
                 for c in report["cases"]
                 if c.failover and c.runs.queue.attested_transport != "queue"
             ),
-            policy_text=json.dumps(report["policy"]),
             runs_text=runs_text,
             masked_rows=lambda c: _rows(c.masked_differences, "stdout", "queue"),
             csp=csp,
