@@ -321,9 +321,11 @@ def _gate_target(stage: float, entries: list[dict[str, Any]]) -> float | None:
 def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | None = None) -> str:
     """The review page of the run written into *run_dir* (``<reports>/stage-S/<run-id>/``).
 
-    *rollout* (``{"ledger": [...], "cohorts": {...} | None}``) is the rollout as ``harness
-    review`` reads it when it refreshes the page; otherwise the ledger beside the stage
-    directories is read, without production cohorts.
+    *rollout* (``{"ledger": [...], "cohorts": {...} | None, "checked": {"at", "passed",
+    "reasons"}}``) is what ``harness review`` reads when it refreshes the page: the ledger, the
+    production cohorts and the gate checked again against the current policy and checkout,
+    which the page then leads with. Otherwise the ledger beside the stage directories is read,
+    without cohorts, and the page shows the gate recorded in the report.
     """
     report_dir = run_dir.parent.parent
     prov = report["provenance"]
@@ -336,6 +338,8 @@ def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | No
         _case_view(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c.id))
         for c in ordered
     ]
+    # The gate checked again by ``harness review`` (current policy and checkout) decides.
+    checked = (rollout or {}).get("checked")
     target = _gate_target(report["stage"], entries)
     style, script = template_source("page.css"), template_source("page.js")
     csp = (
@@ -347,7 +351,9 @@ def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | No
         .get_template("page.html")
         .render(
             report=report,
-            gate=report["gate"],
+            gate=checked or report["gate"],
+            checked_at=(checked or {}).get("at"),
+            written_passed=report["gate"]["passed"],
             totals=report["totals"],
             prov=prov,
             verdicts=VERDICTS,

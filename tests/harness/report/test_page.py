@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from harness.cli import main as harness_main
 from harness.report.latency import latency_medians
 from harness.report.page import render_html
 from harness.report.result import CaseResult, Latency, StageReport, TransportRun
@@ -242,6 +243,20 @@ def test_an_ignored_case_shows_its_rules_and_what_they_masked(tmp_path: Path) ->
     assert "a random reference" in page and "QB-1" in page and "QB-2" in page
     assert "pixel digests differ for 1: home (masked by the ignore rules: ref)" in page
     assert "pixel digests equal" not in page
+
+
+def test_harness_review_puts_the_gate_checked_now_first(tmp_path: Path) -> None:
+    r = report(GOOD)
+    r["provenance"]["code"]["digest"] = "sha256:" + "0" * 64  # written by other code: stale
+    run = write_run(tmp_path, r)
+    assert "Gate PASSED" in (run / "index.html").read_text(encoding="utf-8")
+    assert harness_main(["--report-dir", str(tmp_path), "review"]) == 1
+    html = (run / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('id="decision"') : html.index("</section>")]
+    assert "Gate FAILED" in section and "stale: the code changed since the report" in section
+    assert "Checked again by <code>harness review</code> at " in section
+    assert "when the report was written, its gate passed" in section
+    assert "<title>Stage 0.1 · gate FAILED" in html
 
 
 # -- links ---------------------------------------------------------------------------------
