@@ -1,70 +1,86 @@
-"""``index.html``: the review page of a stage run — one self-contained file, no network.
+"""``index.html``: the review page of a stage run, where a person decides whether the rollout
+may advance. One self-contained file: screenshots embedded as data URIs, no network, a
+Content-Security-Policy that admits only the page's own style and script (by hash).
 
-Every string that can come from an audited site (case data, event fields, diff values,
-screenshot labels) goes through ``visible`` (surrogates and control characters escaped) and
-``html.escape``; images are embedded as data URIs. The page states only what the data shows:
-"equal" only where the digests are equal.
+The page is ``templates/page.html`` rendered with autoescaping (``harness.report.templating``):
+everything that can come from an audited site is escaped there. This module gathers what the
+template shows, in the order a reviewer needs it: the decision and its reasons, the figures,
+the failures first (the report lists cases mismatch, inconclusive, ignored, match), each with
+its first divergence side by side, its screenshots and the command that reproduces it; the
+previous stage's report and the rollout ledger, linked relatively so the report directory can
+be opened from disk. The page states only what the data shows: "equal" only where the
+digests are equal.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from html import escape
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report.repro import repro_command
-from harness.report.result import Artifacts, CaseResult, StageReport, TransportRun
-from veritas.parent.console import visible
+import yaml
+from markupsafe import Markup
+from PIL import Image
 
-_CSS = """
-:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--mute:#57606a;--line:#d0d7de;--bg:#f6f8fa}
-*{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;
-margin:0;color:#1f2328;background:#fff}header{padding:20px 28px;border-bottom:1px solid var(--line);background:var(--bg)}
-h1{font-size:20px;margin:0 0 6px}h2{font-size:16px;margin:24px 0 8px}main{padding:8px 28px 40px;max-width:1400px}
-.badge{display:inline-block;padding:2px 9px;border-radius:12px;font-weight:600;font-size:12px;color:#fff}
-.match{background:var(--ok)}.ignored{background:#6e7781}.mismatch{background:var(--bad)}.inconclusive{background:var(--warn)}
-.gate{font-size:18px;font-weight:700;margin:8px 0}.gate.pass{color:var(--ok)}.gate.fail{color:var(--bad)}
-.meta{color:var(--mute);font-size:12px}.reasons li{margin:2px 0}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:110px}
-.card b{display:block;font-size:20px}table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
-th{background:var(--bg);font-size:12px;color:var(--mute)}tr.hidden{display:none}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.filters{display:flex;gap:10px;align-items:center;margin:10px 0;flex-wrap:wrap}select,input{font:inherit;padding:3px 6px}
-details.case{border:1px solid var(--line);border-radius:8px;margin:10px 0;padding:0 12px}details.case>summary{cursor:pointer;padding:10px 0;font-weight:600}
-.shots{display:flex;gap:12px;flex-wrap:wrap}.shots figure{margin:0;max-width:32%}.shots img{max-width:100%;border:1px solid var(--line)}
-figcaption{font-size:12px;color:var(--mute)}pre{background:var(--bg);padding:8px;overflow:auto;max-height:320px;font-size:12px}
-.diff td{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}.left{background:#ffebe9}.right{background:#dafbe1}
-code{font-family:ui-monospace,monospace;font-size:12px}
-"""
+from harness.report.latency import latency_medians
+from harness.report.pixelzoom import MARGIN, changed_pixels, zoom_box, zoomed_png
+from harness.report.repro import repro_command, stage_command
+from harness.report.result import (
+    Artifacts,
+    ArtifactScreenshot,
+    CaseResult,
+    StageReport,
+    TransportRun,
+)
+from harness.report.templating import html_environment, template_source
+from veritas.parent import ledger
+from veritas.parent.mode import STAGES
 
-_JS = """
-function applyFilter(){const v=document.getElementById('fv').value,t=document.getElementById('ft').value,q=document.getElementById('fq').value.toLowerCase();
-document.querySelectorAll('tr[data-verdict]').forEach(r=>{const ok=(!v||r.dataset.verdict===v)&&(!t||r.dataset.tags.split(' ').includes(t))&&(!q||r.dataset.id.includes(q));r.classList.toggle('hidden',!ok)});}
-document.querySelectorAll('.filters select,.filters input').forEach(e=>e.addEventListener('input',applyFilter));
-"""
+VERDICTS = ("mismatch", "inconclusive", "ignored", "match")
+#: What a difference's ``change`` (deepdiff's name) means, with the two sides' names.
+_CHANGE = {
+    "values_changed": "the values differ",
+    "type_changes": "the types differ",
+    "dictionary_item_added": "only in {right}",
+    "dictionary_item_removed": "only in {left}",
+    "iterable_item_added": "only in {right}",
+    "iterable_item_removed": "only in {left}",
+    "attribute_added": "only in {right}",
+    "attribute_removed": "only in {left}",
+    "set_item_added": "only in {right}",
+    "set_item_removed": "only in {left}",
+}
+#: Diff rows shown per case; longer values are cut (report.yaml keeps them whole).
+MAX_PATHS = 40
+MAX_VALUE = 600
 
 
-def _runs_text(runs: list[TransportRun]) -> str:
+def runs_text(runs: list[TransportRun]) -> str:
     """[["queue", 0, 50], ["stdout", 50, 69]] -> "queue 0–49 · stdout 50–118"."""
     return " · ".join(f"{t} {first}–{first + n - 1}" for t, first, n in runs)
 
 
-def _e(value: Any) -> str:
-    return escape(visible(str(value)), quote=True)
-
-
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"data:image/png;base64,{data}"
-
-
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
-    return _e(text if len(text) < 600 else text[:600] + "…")
+    return text if len(text) < MAX_VALUE else text[:MAX_VALUE] + "…"
 
 
-def _shots_statement(case: CaseResult) -> str:
+def _png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _data_uri(path: Path) -> str:
+    return _png_uri(path.read_bytes())
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def shots_statement(case: CaseResult) -> str:
     """What the screenshot digests show, in words that claim no more than that."""
     left, right = case.screenshots.stdout, case.screenshots.queue
     if not left and not right:
@@ -80,208 +96,290 @@ def _shots_statement(case: CaseResult) -> str:
     )
 
 
-def _ignore_detail(case: CaseResult) -> str:
-    rules = case.ignore_rules
-    if not rules:
-        return ""
-    rows = "".join(
-        f"<tr><td><code>{_e(r.name)}</code></td><td>{_e(r.reason)}</td>"
-        f"<td class=num>{r.masked['stdout']}</td><td class=num>{r.masked['queue']}</td></tr>"
-        for r in rules
-    )
-    parts = [
-        "<h3>Ignore rules</h3><table><tr><th>rule</th><th>reason</th>"
-        f"<th>values masked, stdout</th><th>values masked, queue</th></tr>{rows}</table>"
-    ]
-    diffs = case.masked_differences
-    if diffs:
-        parts.append(
-            "<h3>What the rules masked (first differences, unmasked)</h3>"
-            '<table class="diff"><tr><th>path</th><th>change</th><th>stdout</th><th>queue</th></tr>'
-            + "".join(
-                f"<tr><td>{_e(p['path'])}</td><td>{_e(p['change'])}</td>"
-                f"<td class=left>{_value(p.get('left'))}</td><td class=right>{_value(p.get('right'))}</td></tr>"
-                for p in diffs
-            )
-            + "</table>"
-        )
-    return "".join(parts)
+@dataclass
+class Figure:
+    caption: str
+    src: str
 
 
-def _case_detail(case: CaseResult, run_dir: Path, repro: str) -> str:
-    cid = _e(case.id)
-    parts = [
-        f'<details class="case" id="case-{cid}"{" open" if case.verdict in ("mismatch", "inconclusive") else ""}>',
-        f'<summary><span class="badge {_e(case.verdict)}">{_e(case.verdict)}</span> {cid}'
-        f' <span class="meta">{_e(case.tier)} · {_e(", ".join(case.tags))}</span></summary>',
-        f'<p class="meta">URL <code>{_e(case.url)}</code></p>',
+@dataclass
+class Shot:
+    label: str
+    note: str
+    figures: list[Figure]
+    #: The same three, cropped around the changed pixels and enlarged (empty: no zoom).
+    zoom: list[Figure] = field(default_factory=list)
+    zoom_text: str = ""
+    #: The changed pixels' values side by side (the first few), and how many changed.
+    pixels: list[dict[str, str]] = field(default_factory=list)
+    pixels_total: int = 0
+
+
+@dataclass
+class Divergence:
+    """The first divergence in words, and the differing fields side by side."""
+
+    headline: str
+    left: str
+    right: str
+    rows: list[dict[str, str]]
+    more: int
+
+
+@dataclass
+class CaseView:
+    case: CaseResult
+    open: bool
+    repro: str
+    search: str
+    divergence: Divergence | None
+    #: The two runs compared (stdout and queue, or stdout and a noise run).
+    sides: list[str]
+    shots: list[Shot] = field(default_factory=list)
+    #: (side, text) of each side's events around the divergence.
+    events: list[tuple[str, str]] = field(default_factory=list)
+    statement: str = ""
+
+
+def _rows(paths: list[dict[str, Any]], left: str, right: str) -> list[dict[str, str]]:
+    return [
+        {
+            "path": str(p.get("path")),
+            "change": _CHANGE.get(str(p.get("change")), str(p.get("change"))).format(
+                left=left, right=right
+            ),
+            "left": _value(p.get("left")) if "left" in p else "—",
+            "right": _value(p.get("right")) if "right" in p else "—",
+        }
+        for p in paths[:MAX_PATHS]
     ]
-    if case.reasons:
-        parts.append(
-            "<ul class=reasons>" + "".join(f"<li>{_e(r)}</li>" for r in case.reasons) + "</ul>"
-        )
-    rows = []
-    for mode, r in (("stdout", case.runs.stdout), ("queue", case.runs.queue)):
-        rows.append(
-            f"<tr><td>{mode}</td><td>{_e(r.state)}</td><td>{_e(r.attested_transport)}</td>"
-            f"<td class=num>{r.events_by_transport['queue']}</td><td class=num>{r.events_by_transport['stdout']}</td>"
-            f"<td class=num>{r.duration_s:.2f}</td><td class=num>{r.latency.p99_ms:.1f}</td>"
-            f"<td>{_e(_runs_text(r.transport_runs))}</td>"
-            f"<td>{_e(r.fallback_reason or '')}</td></tr>"
-        )
-    parts.append(
-        "<table><tr><th>run</th><th>state</th><th>attested</th><th>via queue</th><th>via stdout</th>"
-        "<th>seconds</th><th>latency p99 ms</th><th>seq by transport</th><th>fallback</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+
+
+def divergence(case: CaseResult) -> Divergence | None:
+    """The first divergence of a case, in words a reviewer reads without the event format."""
     diff = case.first_difference
-    if diff:
-        parts.append(
-            f"<h3>First difference: event #{diff.index} ({_e(diff.type)}, phase {_e(diff.phase)})</h3>"
-        )
-        parts.append(
-            '<table class="diff"><tr><th>path</th><th>change</th><th>stdout</th><th>queue</th></tr>'
-            + "".join(
-                f"<tr><td>{_e(p['path'])}</td><td>{_e(p['change'])}</td>"
-                f"<td class=left>{_value(p.get('left'))}</td><td class=right>{_value(p.get('right'))}</td></tr>"
-                for p in diff.paths[:40]
-            )
-            + "</table>"
-        )
+    if diff is None:
+        return None
+    left, right = (case.artifacts or Artifacts()).sides[:2]
+    n_left, n_right = [*diff.lengths, 0, 0][:2]
+    what = f"a {diff.type} event" if diff.type else "an event"
+    phase = f" of phase {diff.phase}" if diff.phase else ""
+    fields = len(diff.paths)
+    headline = (
+        f"The streams first diverge at event #{diff.index}, {what}{phase}: "
+        f"{fields} field{'' if fields == 1 else 's'} differ{'s' if fields == 1 else ''}."
+    )
+    if n_left != n_right:
+        headline += f" {left} delivered {n_left} events, {right} {n_right}."
+    else:
+        headline += f" Both delivered {n_left} events."
+    return Divergence(
+        headline=headline,
+        left=left,
+        right=right,
+        rows=_rows(diff.paths, left, right),
+        more=max(0, fields - MAX_PATHS),
+    )
+
+
+def _shot(shot: ArtifactScreenshot, adir: Path, sides: dict[str, str]) -> Shot:
+    """A differing screenshot: both sides and the diff image, and a zoom on a small change."""
+    files = [
+        (sides.get(key, "diff: changed pixels in red"), adir / name)
+        for key, name in (("left", shot.left), ("right", shot.right), ("diff", shot.diff))
+        if name and (adir / name).is_file()
+    ]
+    view = Shot(
+        label=shot.label,
+        note=shot.note or "",
+        figures=[Figure(caption=caption, src=_data_uri(path)) for caption, path in files],
+    )
+    if shot.bbox is None or not files:
+        return view
+    try:
+        with Image.open(files[0][1]) as image:
+            size = image.size
+    except OSError:
+        return view
+    found = zoom_box(shot.bbox, size)
+    if found is None:  # a change this large shows in the images themselves
+        return view
+    if shot.left and shot.right:
+        values, view.pixels_total = changed_pixels(adir / shot.left, adir / shot.right, shot.bbox)
+        view.pixels = [
+            {"at": f"x {x}, y {y}", "left": _rgba(a), "right": _rgba(b)} for x, y, a, b in values
+        ]
+    box, scale = found
+    for caption, path in files:
+        png = zoomed_png(path, box, scale)
+        if png is not None:
+            view.zoom.append(Figure(caption=caption, src=_png_uri(png)))
+    view.zoom_text = (
+        f"Enlarged ×{scale}: x {box[0]}–{box[2] - 1}, y {box[1]}–{box[3] - 1} "
+        f"(the changed pixels and {MARGIN} px around them)"
+    )
+    return view
+
+
+def _rgba(pixel: tuple[int, ...]) -> str:
+    return "rgba(" + ", ".join(str(v) for v in pixel) + ")"
+
+
+def _case_view(case: CaseResult, run_dir: Path, repro: str) -> CaseView:
     artifacts = case.artifacts or Artifacts()
     adir = run_dir / "cases" / artifacts.dir
     sides = dict(zip(("left", "right"), artifacts.sides, strict=False))
-    for shot in artifacts.screenshots:
-        figs = []
-        for key, name in (("left", shot.left), ("right", shot.right), ("diff", shot.diff)):
-            if name and (adir / name).is_file():
-                caption = _e(sides.get(key, "changed pixels in red"))
-                figs.append(
-                    f'<figure><img alt="{caption}" src="{_img(adir / name)}">'
-                    f"<figcaption>{caption}</figcaption></figure>"
-                )
-        parts.append(
-            f"<h3>Screenshot {_e(shot.label)}</h3><p class=meta>{_e(shot.note or '')}</p>"
-            f'<div class="shots">{"".join(figs)}</div>'
-        )
-    for key, name in (("left", artifacts.left_events), ("right", artifacts.right_events)):
-        if name and (adir / name).is_file():
-            parts.append(
-                f"<h3>{_e(sides.get(key, key))} events around the divergence</h3>"
-                f"<pre>{_e((adir / name).read_text()[:20000])}</pre>"
-            )
-    parts.append(_ignore_detail(case))
-    statement = _shots_statement(case)
-    if statement:
-        parts.append(f"<p class=meta>{_e(statement)}</p>")
-    if not case.passed:
-        parts.append(f"<p class=meta>Reproduce: <code>{_e(repro)}</code></p>")
-    parts.append("</details>")
-    return "".join(parts)
-
-
-def _shards(report: StageReport) -> str:
-    shards = report.get("shards") or []
-    if not shards:
-        return ""
-    rows = "".join(
-        f"<tr><td>{s['shard'][0]}/{s['shard'][1]}</td><td>{_e(s['run_id'])}</td>"
-        f"<td class=num>{s['wall_s']:.1f}</td><td><code>{_e(' '.join(s['argv']))}</code></td></tr>"
-        for s in shards
-    )
-    return (
-        "<h2>Merged from shards</h2><table><tr><th>shard</th><th>run</th><th>wall s</th>"
-        f"<th>command</th></tr>{rows}</table>"
+    shots = [_shot(shot, adir, sides) for shot in artifacts.screenshots]
+    events = [
+        (sides.get(key, key), (adir / name).read_text(encoding="utf-8", errors="replace")[:20000])
+        for key, name in (("left", artifacts.left_events), ("right", artifacts.right_events))
+        if name and (adir / name).is_file()
+    ]
+    return CaseView(
+        case=case,
+        open=not case.passed,
+        repro=repro,
+        search=" ".join([case.id, case.url, *case.tags, *case.reasons]).lower(),
+        divergence=divergence(case),
+        sides=list(artifacts.sides[:2]),
+        shots=shots,
+        events=events,
+        statement=shots_statement(case),
     )
 
 
-def _rollout(rollout: dict[str, Any] | None) -> str:
-    """The rollout at review time (``harness review``): the ledger and the current cohorts."""
-    if rollout is None:
-        return ""
-    rows = "".join(
-        f"<tr><td>{i}</td><td>{_e(e.get('at'))}</td><td>{_e(e.get('kind'))}</td>"
-        f"<td>{_e(e.get('previous_stage'))} → {_e(e.get('stage'))}</td><td>{_e(e.get('by'))}</td>"
-        f"<td>{_e(e.get('reason'))}</td><td>{_e(e.get('validated_run') or '')}</td>"
-        f"<td>{_e(((e.get('cohorts') or {}).get('verdict')) or '')}</td>"
-        f"<td><code>{_e(str(e.get('sha256'))[7:19])}</code></td></tr>"
-        for i, e in enumerate(rollout.get("ledger") or [], 1)
+@dataclass
+class Link:
+    """A relative link from the page to another file of the report directory (None: absent)."""
+
+    text: str
+    href: str | None
+    note: str = ""
+
+
+def _peek(run: Path) -> dict[str, Any]:
+    """A run's report.yaml, read but not checked: the link only points at it (``harness
+    gate`` checks the run it rests on)."""
+    try:
+        data = yaml.safe_load((run / "report.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def previous_stage_link(report_dir: Path, stage: float) -> Link:
+    """The previous stage's latest whole run (else its newest run) in *report_dir*, and
+    whether its gate passed when it was written."""
+    index = STAGES.index(stage) if stage in STAGES else 0
+    if index == 0:
+        return Link(f"stage {stage:g} is the first stage: no previous stage", None)
+    previous = STAGES[index - 1]
+    stage_dir = report_dir / f"stage-{previous:g}"
+    names = sorted(p.name for p in stage_dir.iterdir()) if stage_dir.is_dir() else []
+    runs = [
+        (stage_dir / name, _peek(stage_dir / name))
+        for name in names
+        if not name.startswith(".") and (stage_dir / name / "index.html").is_file()
+    ]
+    if not runs:
+        return Link(f"no report of stage {previous:g} in this report directory", None)
+    whole = [(run, data) for run, data in runs if (data.get("scope") or {}).get("gating") is True]
+    (run, data), which = (
+        (whole[-1], "its latest whole run")
+        if whole
+        else (runs[-1], "its newest run, not a whole one")
     )
-    ledger = (
-        "<table><tr><th>#</th><th>at</th><th>decision</th><th>stage</th><th>by</th><th>reason</th>"
-        f"<th>validating run</th><th>cohorts</th><th>sha256</th></tr>{rows}</table>"
-        if rows
-        else "<p>No entry yet: the rollout has not started.</p>"
+    passed = (data.get("gate") or {}).get("passed")
+    outcome = "gate unknown" if passed is None else "gate passed" if passed else "gate failed"
+    return Link(
+        f"stage {previous:g} report",
+        f"../../stage-{previous:g}/{run.name}/index.html",
+        f"{which}, {run.name}: {outcome} when written",
     )
-    c = rollout.get("cohorts")
-    if not c:
-        cohorts = "<p>Production cohorts: not read (no stage entered, or no metrics).</p>"
-    else:
-        mode_rows = "".join(
-            f"<tr><td>{_e(m)}</td><td class=num>{f['audits']}</td><td class=num>{f['failures']}</td>"
-            f"<td class=num>{_e(f['failure_rate'])}</td><td class=num>{_e(f['fallback_rate'])}</td>"
-            f"<td>{_e(', '.join(f'{r}: {n}' for r, n in f['fallbacks'].items()))}</td>"
-            f"<td class=num>{_e(f['latency_p50_ms'])}</td><td class=num>{_e(f['latency_p99_ms'])}</td>"
-            f"<td class=num>{_e(f['duration_p50_s'])}</td><td class=num>{_e(f['duration_p99_s'])}</td></tr>"
-            for m, f in c["cohorts"].items()
-        )
-        verdicts = "".join(
-            f"<li><b>{_e(m['verdict'])}</b> {_e(m['metric'])}: {_e(m['detail'])}</li>"
-            for m in c["metrics"]
-        )
-        cohorts = (
-            f"<h3>Production cohorts of stage {_e(c['stage'])} since {_e(c['since'])}: "
-            f"{_e(c['verdict'])}</h3><p class=meta>{_e(c['source'])}</p>"
-            "<table><tr><th>mode</th><th>audits</th><th>failed</th><th>failure rate</th>"
-            "<th>fallback rate</th><th>fallbacks</th><th>latency p50 ms</th><th>p99 ms</th>"
-            f"<th>duration p50 s</th><th>p99 s</th></tr>{mode_rows}</table><ul>{verdicts}</ul>"
-        )
-    return f'<h2 id="rollout">Rollout</h2>{cohorts}<h3>Ledger</h3>{ledger}'
+
+
+def _ledger(report_dir: Path) -> tuple[Link, list[dict[str, Any]], str]:
+    """The ledger's link, its entries (chain verified) and why they cannot be shown, if so."""
+    if not (report_dir / ledger.LEDGER).is_file():
+        return Link(f"no rollout decision recorded yet ({ledger.LEDGER} absent)", None), [], ""
+    link = Link(f"rollout ledger ({ledger.LEDGER})", f"../../{ledger.LEDGER}")
+    try:
+        return link, ledger.read_ledger(report_dir), ""
+    except ledger.LedgerError as exc:
+        return link, [], f"the ledger cannot be trusted: {exc}"
+
+
+def _gate_target(stage: float, entries: list[dict[str, Any]]) -> float | None:
+    """The stage this run's validation lets the rollout advance to (``harness gate --to``)."""
+    index = STAGES.index(stage) if stage in STAGES else -1
+    started = any(e.get("stage") is not None for e in entries)
+    if index == 0 and not started:
+        return stage
+    return STAGES[index + 1] if 0 <= index < len(STAGES) - 1 else None
 
 
 def render_html(report: StageReport, run_dir: Path, rollout: dict[str, Any] | None = None) -> str:
-    """The review page; *rollout* (``{"ledger": [...], "cohorts": {...} | None}``) adds the
-    rollout's ledger and cohorts, as ``harness review`` does when it refreshes the page."""
-    t, gate, prov = report["totals"], report["gate"], report["provenance"]
-    tags = sorted({tag for c in report["cases"] for tag in c.tags})
-    cards = "".join(
-        f'<div class="card"><span class="badge {v}">{v}</span><b>{t[v]}</b></div>'
-        for v in ("match", "ignored", "mismatch", "inconclusive")
+    """The review page of the run written into *run_dir* (``<reports>/stage-S/<run-id>/``).
+
+    *rollout* (``{"ledger": [...], "cohorts": {...} | None, "checked": {"at", "passed",
+    "reasons"}}``) is what ``harness review`` reads when it refreshes the page: the ledger, the
+    production cohorts and the gate checked again against the current policy and checkout,
+    which the page then leads with. Otherwise the ledger beside the stage directories is read,
+    without cohorts, and the page shows the gate recorded in the report.
+    """
+    report_dir = run_dir.parent.parent
+    prov = report["provenance"]
+    ledger_link, entries, ledger_problem = _ledger(report_dir)
+    if rollout is not None:
+        entries = list(rollout.get("ledger") or [])
+    # Failures first, whatever order the report was given in (it lists them so already).
+    ordered = sorted(report["cases"], key=lambda c: VERDICTS.index(c.verdict))
+    cases = [
+        _case_view(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c.id))
+        for c in ordered
+    ]
+    # The gate checked again by ``harness review`` (current policy and checkout) decides.
+    checked = (rollout or {}).get("checked")
+    target = _gate_target(report["stage"], entries)
+    style, script = template_source("page.css"), template_source("page.js")
+    csp = (
+        "default-src 'none'; img-src data:; "
+        f"style-src {_csp_hash(style)}; script-src {_csp_hash(script)}"
     )
-    rows = "".join(
-        f'<tr data-verdict="{_e(c.verdict)}" data-tags="{_e(" ".join(c.tags))}" data-id="{_e(c.id.lower())}">'
-        f'<td><a href="#case-{_e(c.id)}">{_e(c.id)}</a></td><td><span class="badge {_e(c.verdict)}">{_e(c.verdict)}</span></td>'
-        f"<td>{_e(c.tier)}</td><td>{_e(', '.join(c.tags))}</td><td class=num>{c.runs.queue.events}</td>"
-        f"<td class=num>{c.timing.audit_s.stdout:.2f}</td><td class=num>{c.timing.audit_s.queue:.2f}</td>"
-        f"<td>{_e('; '.join(c.reasons)[:200])}</td></tr>"
-        for c in report["cases"]
+    return (
+        html_environment()
+        .get_template("page.html")
+        .render(
+            report=report,
+            gate=checked or report["gate"],
+            checked_at=(checked or {}).get("at"),
+            written_passed=report["gate"]["passed"],
+            totals=report["totals"],
+            prov=prov,
+            verdicts=VERDICTS,
+            cases=cases,
+            failing=[v for v in cases if not v.case.passed],
+            tags=sorted({tag for c in report["cases"] for tag in c.tags}),
+            latency=latency_medians(report["cases"]),
+            previous=previous_stage_link(report_dir, report["stage"]),
+            ledger_link=ledger_link,
+            ledger_entries=entries,
+            ledger_problem=ledger_problem,
+            cohorts=(rollout or {}).get("cohorts"),
+            reviewed=rollout is not None,
+            gate_target=None if target is None else f"{target:g}",
+            stage=f"{report['stage']:g}",
+            rerun=stage_command(report["stage"], prov["corpus_dirs"]),
+            failover_cases=sum(
+                1
+                for c in report["cases"]
+                if c.failover and c.runs.queue.attested_transport != "queue"
+            ),
+            runs_text=runs_text,
+            masked_rows=lambda c: _rows(c.masked_differences, "stdout", "queue"),
+            csp=csp,
+            # Files of the package, embedded as they are (their hashes are in the CSP).
+            style=Markup(style),
+            script=Markup(script),
+        )
     )
-    norm = "".join(
-        f"<li><code>{_e(r['name'])}</code> — {_e(r['description'])} ({r['applied']} values)</li>"
-        for r in report["normalization"]
-    )
-    code = prov["code"]
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>Veritas IPC · stage {report["stage"]:g} · {_e(report["run_id"])}</title><style>{_CSS}</style></head><body>
-<header><h1>Veritas IPC — stage {report["stage"]:g} validation</h1>
-<div class="gate {"pass" if gate["passed"] else "fail"}">Gate {"PASSED" if gate["passed"] else "FAILED"}</div>
-{"" if report["scope"]["gating"] else '<div class="gate fail">Not a gating run: this report cannot advance a stage</div>'}
-<ul class="reasons">{"".join(f"<li>{_e(r)}</li>" for r in gate["reasons"])}</ul>
-<div class="meta">run {_e(report["run_id"])} · commit {_e((code["commit"] or "?")[:12])}{" (dirty)" if code["dirty"] else ""} ·
-corpus {_e((prov["corpus_digest"] or "?")[:12])} · Python {_e(prov["python"])} · {_e(prov["platform"])} · workers {prov["workers"]} ·
-wall {report["timing"]["wall_s"]:.1f} s</div></header>
-<main><div class="cards">{cards}<div class="card">Queue attested<b>{t["queue_attested"]}/{t["cases"]}</b></div>
-<div class="card">audits stdout / queue<b>{t["audits_per_mode"]["stdout"]} / {t["audits_per_mode"]["queue"]}</b></div></div>
-<h2>Cases</h2><div class="filters"><label>verdict <select id="fv"><option value="">all</option>
-{"".join(f"<option>{v}</option>" for v in ("match", "ignored", "mismatch", "inconclusive"))}</select></label>
-<label>tag <select id="ft"><option value="">all</option>{"".join(f"<option>{_e(x)}</option>" for x in tags)}</select></label>
-<label>id <input id="fq" placeholder="filter by id"></label></div>
-<table><tr><th>case</th><th>verdict</th><th>tier</th><th>tags</th><th>events</th><th>stdout s</th><th>queue s</th><th>reasons</th></tr>{rows}</table>
-<h2>Details</h2>{"".join(_case_detail(c, run_dir, repro_command(report["stage"], prov["corpus_dirs"], c.id)) for c in report["cases"])}{_shards(report)}
-<h2>Normalization rules applied</h2><ul>{norm}</ul>
-<p class="meta">Policy: {_e(json.dumps(report["policy"]))}</p>{_rollout(rollout)}
-</main><script>{_JS}</script></body></html>
-"""

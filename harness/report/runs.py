@@ -153,7 +153,18 @@ def current_checkout_problems(report: StageReport, engine: str | None = None) ->
     return problems
 
 
-def review(args: argparse.Namespace) -> int:
+def gate_now(report: StageReport, engine: str | None = None) -> dict[str, Any]:
+    """The gate as the current policy decides it from the cases (never the recorded verdict),
+    refused too when the report does not describe the current checkout."""
+    gate = evaluate_run(report, load_policy()[report["stage"]])
+    problems = current_checkout_problems(report, engine)
+    reasons = list(gate["reasons"]) + [p for p in problems if p not in gate["reasons"]]
+    return {"passed": gate["passed"] and not problems, "reasons": reasons}
+
+
+def review_run(args: argparse.Namespace) -> tuple[Path, StageReport, dict[str, Any]]:
+    """``harness review``: prints the run, its failures and its gate checked now; returns the
+    run, its report and that gate."""
     run = args.run or latest_run(args.report_dir)
     report = load_report(run)
     t = report["totals"]
@@ -171,13 +182,9 @@ def review(args: argparse.Namespace) -> int:
         )
         if case.first_difference_text:
             print("      " + visible(case.first_difference_text.splitlines()[0]))
-    # The gate as the current policy decides it, from the cases (never the recorded verdict).
-    gate = evaluate_run(report, load_policy()[report["stage"]])
-    problems = current_checkout_problems(report, args.engine)
-    reasons = list(gate["reasons"]) + [p for p in problems if p not in gate["reasons"]]
-    passed = gate["passed"] and not problems
-    print(f"gate: {'PASSED' if passed else 'FAILED'}")
-    for reason in reasons:
+    gate = gate_now(report, args.engine)
+    print(f"gate: {'PASSED' if gate['passed'] else 'FAILED'}")
+    for reason in gate["reasons"]:
         print(f"  - {visible(reason)}")
     print(f"report: {Path(run) / 'index.html'}")
-    return 0 if passed else 1
+    return Path(run), report, gate

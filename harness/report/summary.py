@@ -1,39 +1,38 @@
-"""``summary.md``: a short Markdown table for a CI job summary."""
+"""``summary.md``: the run in a few lines of Markdown, for a CI job summary.
+
+Rendered from ``templates/summary.md``; every value is escaped as Markdown text by the
+environment (``harness.report.templating``), so a case's data cannot break the table or
+inject markup.
+"""
 
 from __future__ import annotations
 
+from harness.report.latency import latency_medians
+from harness.report.repro import repro_command
 from harness.report.result import StageReport
-from veritas.parent.console import visible
+from harness.report.templating import markdown_environment
 
 ICON = {"match": "✅", "ignored": "➖", "mismatch": "❌", "inconclusive": "⚠️"}
 
 
-def _cell(text: str) -> str:
-    return visible(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-
-
 def render_summary(report: StageReport) -> str:
-    t, gate = report["totals"], report["gate"]
-    lines = [
-        f"## Veritas IPC stage {report['stage']:g} — gate {'passed ✅' if gate['passed'] else 'FAILED ❌'}",
-        "",
-        f"Run `{report['run_id']}` · commit `{(report['provenance']['code']['commit'] or '?')[:12]}` · "
-        f"{t['cases']} cases: {t['match']} match, {t['ignored']} ignored, {t['mismatch']} mismatch, "
-        f"{t['inconclusive']} inconclusive · wall {report['timing']['wall_s']:.1f} s",
-        "",
+    prov = report["provenance"]
+    failing = [
+        (c, repro_command(report["stage"], prov["corpus_dirs"], c.id))
+        for c in report["cases"]
+        if not c.passed
     ]
-    if not report["scope"]["gating"]:
-        lines += ["**Not a gating run**: this report cannot advance a stage.", ""]
-    lines += [f"- {_cell(r)}" for r in gate["reasons"]]
-    lines += [
-        "",
-        "| case | verdict | events | stdout s | queue s | note |",
-        "|---|---|---|---|---|---|",
-    ]
-    for c in report["cases"]:
-        note = "; ".join(c.reasons)[:160]
-        lines.append(
-            f"| {_cell(c.id)} | {ICON[c.verdict]} {c.verdict} | {c.runs.queue.events} "
-            f"| {c.timing.audit_s.stdout:.2f} | {c.timing.audit_s.queue:.2f} | {_cell(note)} |"
+    return (
+        markdown_environment()
+        .get_template("summary.md")
+        .render(
+            report=report,
+            stage=f"{report['stage']:g}",
+            gate=report["gate"],
+            totals=report["totals"],
+            prov=prov,
+            icons=ICON,
+            latency=latency_medians(report["cases"]),
+            failing=failing,
         )
-    return "\n".join(lines) + "\n"
+    )

@@ -13,8 +13,7 @@ from harness.policy import load_policy
 from harness.report.check import load_report
 from harness.report.gate import evaluate_run
 from harness.report.page import render_html
-from harness.report.runs import NoRunError, latest_run
-from harness.report.runs import review as review_run
+from harness.report.runs import NoRunError, latest_run, review_run
 from harness.rollout import ledger
 from harness.rollout.advance import cohorts_of, decide
 from harness.rollout.cohorts import CohortError, CohortReport, table
@@ -122,18 +121,22 @@ def rollout_view(
 
 
 def review(args: argparse.Namespace) -> int:
-    """``harness review``: refuses a broken ledger; refreshes the page's rollout section."""
-    entries, report = rollout_view(args.report_dir, args)
-    code = review_run(args)
-    run = args.run or latest_run(args.report_dir)
-    page = Path(run) / "index.html"
+    """``harness review``: refuses a broken ledger; refreshes the page with the rollout and
+    the gate checked now."""
+    entries, cohorts = rollout_view(args.report_dir, args)
+    run, report, gate = review_run(args)
+    checked = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **gate}
     html = render_html(
-        load_report(run),
-        Path(run),
-        rollout={"ledger": entries, "cohorts": report.to_dict() if report else None},
+        report,
+        run,
+        rollout={
+            "ledger": entries,
+            "cohorts": cohorts.to_dict() if cohorts else None,
+            "checked": checked,
+        },
     )
-    page.write_text(html, encoding="utf-8")
-    return code
+    (run / "index.html").write_text(html, encoding="utf-8")
+    return 0 if gate["passed"] else 1
 
 
 def migrate_ledger(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from harness.report.check import load_report
 from harness.report.gate import ReportError, evaluate_run
 from harness.report.page import render_html
 from harness.report.provenance import code_version
-from harness.report.result import CaseResult, StageReport, TransportRun, report_to_dict
+from harness.report.result import CaseResult, StageReport, report_to_dict
 from harness.report.writer import assemble, scope, staging, write_files
 from harness.rollout import advance as ledger_cli
 from harness.rollout import ledger
@@ -146,17 +145,6 @@ def test_schema_round_trip_and_hostile_strings_are_escaped(tmp_path: Path) -> No
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
     assert render_html(r, tmp_path) == page
-
-
-def test_the_page_shows_which_transport_delivered_which_events(tmp_path: Path) -> None:
-    fo = case("fo", transport="mixed", failover=True)
-    queue = dataclasses.replace(
-        fo.runs.queue,
-        transport_runs=[TransportRun("queue", 0, 50), TransportRun("stdout", 50, 69)],
-    )
-    fo = dataclasses.replace(fo, runs=dataclasses.replace(fo.runs, queue=queue))
-    page = render_html(report([*GOOD, fo]), tmp_path)
-    assert "queue 0–49 · stdout 50–118" in page
 
 
 def test_corrupted_report_is_a_clear_error(
@@ -367,35 +355,6 @@ def test_review_and_gate_refuse_a_report_that_contradicts_itself(
         err = capsys.readouterr().err
         assert fragment in err, err
         assert err.count("\n") == 1 and "Traceback" not in err
-
-
-def test_an_ignored_case_shows_its_rules_and_what_they_masked(tmp_path: Path) -> None:
-    ignored = case(
-        "quote",
-        "ignored",
-        ignored_by=["ref"],
-        ignore_rules=[
-            {"name": "ref", "reason": "a random reference", "masked": {"stdout": 2, "queue": 2}}
-        ],
-        masked_differences=[
-            {
-                "path": "events[3]['detail']",
-                "change": "values_changed",
-                "left": "QB-1",
-                "right": "QB-2",
-            }
-        ],
-        screenshots={"stdout": {"home": "sha256:a"}, "queue": {"home": "sha256:b"}},
-    )
-    page = render_html(report([*GOOD, ignored]), tmp_path)
-    assert "a random reference" in page and "QB-1" in page and "QB-2" in page
-    assert "pixel digests differ for 1: home (masked by the ignore rules: ref)" in page
-    assert "pixel digests equal" not in page
-
-
-def test_the_page_gives_a_repro_command_that_works_after_the_run(tmp_path: Path) -> None:
-    page = render_html(report([*GOOD, case("bad", "mismatch")]), tmp_path)
-    assert "Reproduce: <code>pytest harness/ --stage 0.1 -k bad</code>" in page
 
 
 def test_a_mismatch_of_hostile_strings_is_written_and_read_back(tmp_path: Path) -> None:
