@@ -54,15 +54,24 @@ def _seconds(raw: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``veritas`` command's parser (parsing runs nothing)."""
     parser = argparse.ArgumentParser(
         prog="veritas",
         description="Audit websites in a child process, over stdout lines or a bounded Queue.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    audit = sub.add_parser("audit", help="audit one URL (http, https or file)")
-    audit.add_argument("url", type=_url)
-    audit.add_argument("--tier", choices=TIERS, default="quick_scan")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    audit = sub.add_parser(
+        "audit",
+        help="audit one URL (http, https or file)",
+        description="Audit one URL in a child process. The mode: a flag, else QUEUE_IPC_MODE, "
+        "else the rollout (QUEUE_IPC_ROLLOUT). Exit 0 completed; 1 failed, timed out or "
+        "crashed, or --validate-ipc not match; 2 bad arguments or settings.",
+    )
+    audit.add_argument("url", type=_url, metavar="URL", help="http, https or file URL to audit")
+    audit.add_argument(
+        "--tier", choices=TIERS, default="quick_scan", help="how deep (default quick_scan)"
+    )
     audit.add_argument(
         "--validate-ipc",
         action="store_true",
@@ -72,8 +81,18 @@ def _parser() -> argparse.ArgumentParser:
         "--use-queue-ipc", action="store_true", help="use the Queue (wins over --use-stdout)"
     )
     audit.add_argument("--use-stdout", action="store_true", help="use stdout marker lines")
-    audit.add_argument("--timeout", type=_seconds, default=300.0, help="seconds (default 300)")
-    audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    audit.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="time limit of the whole audit (default 300)",
+    )
+    audit.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout; no progress on stderr",
+    )
     audit.add_argument(
         "--engine",
         default=None,
@@ -83,10 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (IPC detail)"
     )
-    rollout = sub.add_parser("rollout", help="rollout figures from the metrics store")
-    rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True)
-    status = rollout_sub.add_parser("status", help="current stage, mode usage, fallbacks, latency")
-    status.add_argument("--json", action="store_true")
+    rollout = sub.add_parser(
+        "rollout",
+        help="rollout figures from the metrics store",
+        description="Rollout figures from the ledger and the metrics store.",
+    )
+    rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True, metavar="COMMAND")
+    status = rollout_sub.add_parser(
+        "status",
+        help="current stage, mode usage, fallbacks, latency",
+        description="The stage (from the rollout ledger, else QUEUE_IPC_ROLLOUT) and the "
+        "production audits recorded since it was entered, per mode.",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_serve_parser(sub)
     return parser
 
@@ -102,7 +130,12 @@ def _positive_int(raw: str) -> int:
 
 
 def _add_serve_parser(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="the backend: audits streamed to a browser (live page)")
+    serve = sub.add_parser(
+        "serve",
+        help="the backend: audits streamed to a browser (live page)",
+        description="The backend: FastAPI under uvicorn, the live audit page at /, audits "
+        "streamed over WebSocket, /metrics for Prometheus.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     serve.add_argument(
@@ -269,7 +302,7 @@ def _cmd_rollout_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(getattr(args, "verbose", 0), logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
