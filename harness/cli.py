@@ -42,6 +42,7 @@ from harness.policy import PolicyError
 from harness.report.gate import ReportError
 from veritas.parent.metrics import PURPOSE_ENV
 from veritas.parent.mode import ConfigError
+from veritas.parent.progress import Progress
 
 
 def _write_bench(
@@ -97,7 +98,8 @@ def _gen_corpus(args: argparse.Namespace) -> int:
     from harness.tools.gencorpus import generate
 
     try:
-        out = generate(args.out, args.cases)
+        with Progress("harness gen-corpus") as progress:
+            out = generate(args.out, args.cases, progress)
     except (ValueError, FileExistsError) as exc:
         return _usage_error(str(exc))
     print(f"{args.cases} cases written to {out}; validate with: pytest harness/ --corpus {out}")
@@ -118,7 +120,8 @@ def _selftest(args: argparse.Namespace) -> int:
     from harness.tools.selftest import run_selftest, table
 
     try:
-        result = run_selftest(args.corpus, args.case, through=args.through)
+        with Progress("harness selftest", enabled=not args.json) as progress:
+            result = run_selftest(args.corpus, args.case, through=args.through, progress=progress)
     except (CorpusError, KeyError) as exc:
         return _usage_error(str(exc))
     print(json.dumps(result) if args.json else table(result))
@@ -132,7 +135,8 @@ def _failover(args: argparse.Namespace) -> int:
     if args.points < 1:
         return _usage_error(f"--points {args.points}: must be >= 1")
     try:
-        result = run_failover(args.corpus, args.points, args.seed)
+        with Progress("harness failover", enabled=not args.json) as progress:
+            result = run_failover(args.corpus, args.points, args.seed, progress=progress)
     except CorpusError as exc:
         return _usage_error(str(exc))
     path = _write_bench(args, "failover", result, folder="reliability")
@@ -147,7 +151,8 @@ def _killtest(args: argparse.Namespace) -> int:
     if args.points < 1:
         return _usage_error(f"--points {args.points}: must be >= 1")
     try:
-        result = run_killtest(args.corpus, args.points, args.seed)
+        with Progress("harness killtest", enabled=not args.json) as progress:
+            result = run_killtest(args.corpus, args.points, args.seed, progress=progress)
     except CorpusError as exc:
         return _usage_error(str(exc))
     path = _write_bench(args, "killtest", result, folder="reliability")
@@ -156,6 +161,7 @@ def _killtest(args: argparse.Namespace) -> int:
 
 
 def _flakes(args: argparse.Namespace) -> int:
+    from harness.corpus.cases import CorpusError
     from harness.tools.flakes import run_flakes, table
 
     if args.runs < 1:
@@ -165,7 +171,11 @@ def _flakes(args: argparse.Namespace) -> int:
         return 2
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out_dir = args.report_dir / "flakes" / stamp
-    result = run_flakes(args.runs, args.stage, args.workers, corpus, out_dir)
+    try:
+        with Progress("harness flakes") as progress:
+            result = run_flakes(args.runs, args.stage, args.workers, corpus, out_dir, progress)
+    except CorpusError as exc:
+        return _usage_error(str(exc))
     print(table(result))
     print(f"written: {out_dir / 'flakes.yaml'}")
     return 0 if result["mismatches"] == 0 else 1

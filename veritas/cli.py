@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from veritas.parent.envcheck import check_environment
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import ConfigError, Mode, select_mode
 from veritas.parent.outcome import AuditOutcome
+from veritas.parent.progress import Progress
 from veritas.parent.rollout_status import rollout_figures
 from veritas.parent.runner import AuditRunner
 from veritas.protocol.event import TIERS, ProgressEvent
@@ -174,16 +175,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 async def _audit_once(
     args: argparse.Namespace,
     mode: Mode,
-    out: TextIO | None,
     store: MetricsStore,
     audit_id: str | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
 ) -> tuple[AuditOutcome, list[ProgressEvent]]:
-
-    def show(event: ProgressEvent) -> None:
-        if out is not None:
-            out.write("\r" + progress_line(event, mode))
-            out.flush()
-
     runner = AuditRunner(
         args.url,
         tier=args.tier,
@@ -193,10 +188,18 @@ async def _audit_once(
         audit_id=audit_id,
         engine=args.engine,
     )
-    audit = await collect(runner, show)
-    if out is not None:
-        out.write("\n")
+    audit = await collect(runner, on_event)
     return audit.outcome, audit.events
+
+
+def _bar(out: TextIO, mode: Mode) -> Callable[[ProgressEvent], None]:
+    """The one audit's progress bar, redrawn in place on a terminal."""
+
+    def show(event: ProgressEvent) -> None:
+        out.write("\r" + progress_line(event, mode))
+        out.flush()
+
+    return show
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -205,9 +208,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     bar = sys.stderr if sys.stderr.isatty() and not args.json else None
     if args.validate_ipc:
         # Both runs are validation: they never count as production audits.
-        return _cmd_validate(args, bar, MetricsStore(purpose="validation"))
+        return _cmd_validate(args, MetricsStore(purpose="validation"))
     store = MetricsStore()
-    outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
+    show = _bar(bar, decision.mode) if bar is not None else None
+    outcome, _ = asyncio.run(_audit_once(args, decision.mode, store, on_event=show))
+    if bar is not None:
+        bar.write("\n")
     if args.json:
         print(
             json.dumps(
@@ -219,22 +225,32 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0 if outcome.state == "completed" else 1
 
 
-def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsStore) -> int:
+def _cmd_validate(args: argparse.Namespace, store: MetricsStore) -> int:
     from veritas.diff.observation import observe
     from veritas.diff.verdict import judge_pair
 
     audit_id = uuid.uuid4().hex[:12]  # the same id in both runs: the streams must be identical
+    # Both audits run at once; progress on stderr says where each is, then the comparison.
+    progress = Progress("veritas audit --validate-ipc", total=3, enabled=not args.json)
+
+    async def run(mode: Mode) -> tuple[AuditOutcome, list[ProgressEvent]]:
+        with progress.step(f"{mode} run") as step:
+
+            def show(event: ProgressEvent) -> None:
+                step.update(f"{event.phase} {event.pct:.0f}%")
+
+            outcome, events = await _audit_once(args, mode, store, audit_id, show)
+            step.result = f"{outcome.state}, {outcome.events} events"
+            return outcome, events
 
     async def both() -> list[tuple[AuditOutcome, list[ProgressEvent]]]:
-        return list(
-            await asyncio.gather(
-                _audit_once(args, "stdout", None, store, audit_id),
-                _audit_once(args, "queue", None, store, audit_id),
-            )
-        )
+        return list(await asyncio.gather(run("stdout"), run("queue")))
 
-    (s_out, s_events), (q_out, q_events) = asyncio.run(both())
-    result = judge_pair(observe(s_out, s_events), observe(q_out, q_events))
+    with progress:
+        (s_out, s_events), (q_out, q_events) = asyncio.run(both())
+        with progress.step("comparing the two streams") as step:
+            result = judge_pair(observe(s_out, s_events), observe(q_out, q_events))
+            step.result = result.verdict
     if args.json:
         print(
             json.dumps(
