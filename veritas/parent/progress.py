@@ -60,7 +60,12 @@ def is_live(stream: TextIO) -> bool:
         tty = stream.isatty()
     except (AttributeError, ValueError):  # closed, or not a real file
         return False
-    return tty and os.environ.get("TERM", "") != "dumb"
+    term = os.environ.get("TERM", "")
+    if sys.platform == "win32":
+        # A console redraws with escape sequences only where they are known to be on: Windows
+        # Terminal, or a terminal that says what it is (the classic console may show them raw).
+        return tty and (bool(os.environ.get("WT_SESSION")) or term not in ("", "dumb"))
+    return tty and term != "dumb"
 
 
 @dataclass

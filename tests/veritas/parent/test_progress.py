@@ -4,6 +4,7 @@ lines and heartbeats elsewhere, nothing when disabled."""
 from __future__ import annotations
 
 import io
+import sys
 import threading
 
 import pytest
@@ -161,3 +162,9 @@ def test_only_a_terminal_that_can_redraw_is_live(monkeypatch: pytest.MonkeyPatch
     assert is_live(Tty()) and not is_live(io.StringIO())
     monkeypatch.setenv("TERM", "dumb")
     assert not is_live(Tty())
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.delenv("TERM")
+    monkeypatch.delenv("WT_SESSION", raising=False)
+    assert not is_live(Tty())  # the classic console might print the escapes raw
+    monkeypatch.setenv("WT_SESSION", "b1c2")
+    assert is_live(Tty())
