@@ -17,7 +17,7 @@ On a terminal a status line below them is redrawn in place twice a second: how f
 steps running now (each with its own time and ``step.update(detail)``), the time since the
 start::
 
-    [ 3/11] harness selftest | running: hang@5 on clean_shop 21.4s | 1:02
+    [ 8/11] 1:47 | running: hang@5 on clean_shop 21.4s
 Anywhere else (a CI log, a pipe, a file) there are no control characters, only whole lines:
 the finished steps, and every ``heartbeat`` seconds a line saying what is still running, so
 a log is never silent for long. ``enabled=False`` (``--json``) prints nothing at all.
@@ -191,8 +191,9 @@ class Progress:
             f"{s.label}{f' ({s.detail})' if s.detail else ''} {elapsed(now - s.started)}"
             for s in self._running
         )
-        what = f"running: {running}" if running else "working"
-        return f"{self._count_prefix()} {self.title} | {what} | {elapsed(now - self._started)}"
+        # Short, for an 80-column terminal: how far, the time so far, then what runs.
+        head = f"{self._count_prefix()} {elapsed(now - self._started)}"
+        return f"{head} | running: {running}" if running else head
 
     def _write(self, text: str) -> None:
         try:

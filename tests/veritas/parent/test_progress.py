@@ -74,10 +74,8 @@ def test_a_quiet_log_gets_a_heartbeat_naming_what_still_runs() -> None:
         clock.now += 31
         progress.tick()
     lines = out.getvalue().splitlines()
-    assert lines[0] == (
-        "[ 0/11] harness toy | still running: hang@5 on clean_shop (queue run) 30.0s | 30.0s"
-    )
-    assert lines[1].startswith("[ 0/11] harness toy | still running: hang@5") and len(lines) == 3
+    assert lines[0] == "[ 0/11] 30.0s | still running: hang@5 on clean_shop (queue run) 30.0s"
+    assert lines[1].startswith("[ 0/11] 1:01 | still running: hang@5") and len(lines) == 3
     assert lines[2] == "[ 1/11] hang@5 on clean_shop  1:01"
 
 
@@ -88,9 +86,7 @@ def test_a_terminal_gets_a_status_line_redrawn_in_place() -> None:
         clock.now += 4
         progress.tick()
         status = out.getvalue().rsplit("\r", 1)[1]
-        assert status == (
-            "[0/2] harness toy | running: stdout run (scout 35%) 4.0s, queue run 4.0s | 4.0s\x1b[K"
-        )
+        assert status == "[0/2] 4.0s | running: stdout run (scout 35%) 4.0s, queue run 4.0s\x1b[K"
     # a finished step's line is written over the status line, which is drawn again below it
     assert "\r\x1b[K[1/2] queue run  4.0s\n" in out.getvalue()
     assert out.getvalue().endswith("\x1b[K")
