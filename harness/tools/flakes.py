@@ -47,8 +47,12 @@ def run_flakes(
     verdicts: Counter[str] = Counter()
     non_match: list[dict[str, Any]] = []
     walls = []
+    progress.note(
+        f"harness flakes: {runs} validation{'s' if runs > 1 else ''} of stage {stage:g}, "
+        f"{of} cases each, -n {workers}"
+    )
     for i in range(1, runs + 1):
-        with progress.step(f"run {i} (stage {stage:g}, {of} cases, -n {workers})") as step:
+        with progress.step(f"run {i}") as step:
             run = validate(
                 stage, workers, corpus, out_dir / f"run-{i:02d}", on_case=_case_counter(step, of)
             )
