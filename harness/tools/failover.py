@@ -112,7 +112,7 @@ async def _campaign(
 
         async def control(case: Case) -> Observation:
             async with slots:
-                with progress.step(f"{case.id}: stdout-only audit (the control)") as step:
+                with progress.step(f"{case.id} control (stdout only)") as step:
                     observed = await _audit(case, urls[case.id], "stdout", base_env, None)
                     step.result = f"{len(observed.events)} events"
                     return observed
@@ -125,7 +125,7 @@ async def _campaign(
             env = {**base_env, "VERITAS_IPC_FAULT": f"sever@{k}"}
             async with slots:
                 n = len(controls[case.id].events)
-                with progress.step(f"{case.id}: Queue severed after {k} of {n} events") as step:
+                with progress.step(f"{case.id} sever@{k} of {n} events") as step:
                     cut = await _audit(case, urls[case.id], "queue", env, metrics)
                     row = _check(case, k, controls[case.id], cut)
                     step.result = (

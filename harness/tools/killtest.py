@@ -202,7 +202,7 @@ async def _campaign(
 
     async def measure(target: Target) -> float:
         async with slots:
-            with progress.step(f"{target.name}: measured unkilled") as step:
+            with progress.step(f"{target.name} measured unkilled") as step:
                 took = await _duration(target, env)
                 step.result = f"{took:.2f}s from first event to last"
                 return took
@@ -214,7 +214,7 @@ async def _campaign(
 
     async def point(target: Target, mode: Mode, fraction: float) -> dict[str, Any]:
         async with slots:
-            with progress.step(f"{mode:<6} {target.name} killed at {fraction:.0%}") as step:
+            with progress.step(f"{target.name} {mode} killed at {fraction:.0%}") as step:
                 row = await _killed_audit(target, mode, fraction, durations[target.name], env, tmp)
                 step.result = (
                     f"{row['recorded']} recorded, {row['delivered']} delivered by "

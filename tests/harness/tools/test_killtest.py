@@ -65,7 +65,7 @@ def test_children_killed_mid_burst_lose_nothing_in_either_mode() -> None:
         )
     # progress: the unkilled measurement, then each point with what it found, n/N
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[1/5] events=3000&rate=3000&burst=300: measured unkilled: ")
+    assert lines[0].startswith("[1/5] events=3000&rate=3000&burst=300 measured unkilled: ")
     assert sorted(line[:5] for line in lines[1:5]) == ["[2/5]", "[3/5]", "[4/5]", "[5/5]"]
     assert all(" killed at " in line and "delivered by" in line for line in lines[1:5])
     assert lines[5].startswith("harness killtest: done, 5/5 in ")
