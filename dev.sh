@@ -3,8 +3,10 @@
 # missing, then runs what was asked:
 #   ./dev.sh validate [pytest args]   stage validation of the bundled corpus (default stage 0.1)
 #   ./dev.sh test [pytest args]       the test suite
-#   ./dev.sh lint                     ruff and mypy
+#   ./dev.sh lint                     ruff, mypy and the import contracts
 # PYTHON picks the interpreter (default python3); VENV the environment (default .venv).
+# The install runs only when the environment is new or pyproject.toml's content changed since
+# the last one (its digest is kept in $VENV/.installed), and says so.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -17,10 +19,15 @@ setup() {
       exit 2
     }
   fi
-  if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+  local digest
+  digest=$("$VENV/bin/python" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
+  if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$digest" ]; then
+    local started=$SECONDS
+    echo "dev.sh: installing veritas-ipc[dev] into $VENV (new environment or pyproject.toml changed; a minute or two)..." >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e '.[dev]'
-    touch "$VENV/.installed"
+    echo "$digest" > "$VENV/.installed"
+    echo "dev.sh: installed in $((SECONDS - started)) s" >&2
   fi
 }
 

@@ -4,6 +4,7 @@ module of the project imports itself back through others (no import cycle)."""
 
 from __future__ import annotations
 
+import graphlib
 import sys
 
 import grimp
@@ -34,49 +35,26 @@ def test_the_protocol_and_the_child_import_only_the_standard_library(
     assert outside == []
 
 
-def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan), ours only."""
-    nodes = sorted(m for m in graph.modules if m.startswith(OURS))
-    edges = {
-        m: sorted(i for i in graph.find_modules_directly_imported_by(m) if i.startswith(OURS))
-        for m in nodes
+def _cycle(graph: grimp.ImportGraph) -> list[str]:
+    """An import cycle among our modules (each import from one to the next, the last back to
+    the first), or [] when there is none: the standard library's topological sorter finds it."""
+    ours = sorted(m for m in graph.modules if m.startswith(OURS))
+    imports = {
+        m: [i for i in graph.find_modules_directly_imported_by(m) if i.startswith(OURS)]
+        for m in ours
     }
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in edges[node]:
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for node in nodes:
-        if node not in index:
-            visit(node)
-    return found
+    try:
+        graphlib.TopologicalSorter(imports).prepare()
+    except graphlib.CycleError as exc:
+        # The sorter gives the cycle with each module imported by the next one, the first
+        # repeated at the end: reversed, each imports the next.
+        cycle: list[str] = exc.args[1]
+        return cycle[:0:-1]
+    return []
 
 
 def test_there_is_no_import_cycle(graph: grimp.ImportGraph) -> None:
-    assert _cycles(graph) == []
+    assert _cycle(graph) == []
 
 
 def test_the_cycle_check_can_fail() -> None:
@@ -88,4 +66,8 @@ def test_the_cycle_check_can_fail() -> None:
     ):
         toy.add_import(importer=a, imported=b)
     toy.add_import(importer="veritas.d", imported="veritas.a")
-    assert _cycles(toy) == [["veritas.a", "veritas.b", "veritas.c"]]
+    cycle = _cycle(toy)
+    # the cycle in import order, from whichever module the sorter met first, nothing else
+    assert sorted(cycle) == ["veritas.a", "veritas.b", "veritas.c"]
+    start = cycle.index("veritas.a")
+    assert cycle[start:] + cycle[:start] == ["veritas.a", "veritas.b", "veritas.c"]

@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ from veritas.parent.envcheck import check_environment
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import ConfigError, Mode, select_mode
 from veritas.parent.outcome import AuditOutcome
+from veritas.parent.progress import Progress
 from veritas.parent.rollout_status import rollout_figures
 from veritas.parent.runner import AuditRunner
 from veritas.protocol.event import TIERS, ProgressEvent
@@ -54,15 +55,24 @@ def _seconds(raw: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``veritas`` command's parser (parsing runs nothing)."""
     parser = argparse.ArgumentParser(
         prog="veritas",
         description="Audit websites in a child process, over stdout lines or a bounded Queue.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    audit = sub.add_parser("audit", help="audit one URL (http, https or file)")
-    audit.add_argument("url", type=_url)
-    audit.add_argument("--tier", choices=TIERS, default="quick_scan")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    audit = sub.add_parser(
+        "audit",
+        help="audit one URL (http, https or file)",
+        description="Audit one URL in a child process. The mode: a flag, else QUEUE_IPC_MODE, "
+        "else the rollout (QUEUE_IPC_ROLLOUT). Exit 0 completed; 1 failed, timed out or "
+        "crashed, or --validate-ipc not match; 2 bad arguments or settings.",
+    )
+    audit.add_argument("url", type=_url, metavar="URL", help="http, https or file URL to audit")
+    audit.add_argument(
+        "--tier", choices=TIERS, default="quick_scan", help="how deep (default quick_scan)"
+    )
     audit.add_argument(
         "--validate-ipc",
         action="store_true",
@@ -72,8 +82,18 @@ def _parser() -> argparse.ArgumentParser:
         "--use-queue-ipc", action="store_true", help="use the Queue (wins over --use-stdout)"
     )
     audit.add_argument("--use-stdout", action="store_true", help="use stdout marker lines")
-    audit.add_argument("--timeout", type=_seconds, default=300.0, help="seconds (default 300)")
-    audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    audit.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="time limit of the whole audit (default 300)",
+    )
+    audit.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout; no progress on stderr",
+    )
     audit.add_argument(
         "--engine",
         default=None,
@@ -83,10 +103,19 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG (IPC detail)"
     )
-    rollout = sub.add_parser("rollout", help="rollout figures from the metrics store")
-    rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True)
-    status = rollout_sub.add_parser("status", help="current stage, mode usage, fallbacks, latency")
-    status.add_argument("--json", action="store_true")
+    rollout = sub.add_parser(
+        "rollout",
+        help="rollout figures from the metrics store",
+        description="Rollout figures from the ledger and the metrics store.",
+    )
+    rollout_sub = rollout.add_subparsers(dest="rollout_command", required=True, metavar="COMMAND")
+    status = rollout_sub.add_parser(
+        "status",
+        help="current stage, mode usage, fallbacks, latency",
+        description="The stage (from the rollout ledger, else QUEUE_IPC_ROLLOUT) and the "
+        "production audits recorded since it was entered, per mode.",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _add_serve_parser(sub)
     return parser
 
@@ -102,7 +131,12 @@ def _positive_int(raw: str) -> int:
 
 
 def _add_serve_parser(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="the backend: audits streamed to a browser (live page)")
+    serve = sub.add_parser(
+        "serve",
+        help="the backend: audits streamed to a browser (live page)",
+        description="The backend: FastAPI under uvicorn, the live audit page at /, audits "
+        "streamed over WebSocket, /metrics for Prometheus.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     serve.add_argument(
@@ -141,16 +175,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 async def _audit_once(
     args: argparse.Namespace,
     mode: Mode,
-    out: TextIO | None,
     store: MetricsStore,
     audit_id: str | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
 ) -> tuple[AuditOutcome, list[ProgressEvent]]:
-
-    def show(event: ProgressEvent) -> None:
-        if out is not None:
-            out.write("\r" + progress_line(event, mode))
-            out.flush()
-
     runner = AuditRunner(
         args.url,
         tier=args.tier,
@@ -160,10 +188,18 @@ async def _audit_once(
         audit_id=audit_id,
         engine=args.engine,
     )
-    audit = await collect(runner, show)
-    if out is not None:
-        out.write("\n")
+    audit = await collect(runner, on_event)
     return audit.outcome, audit.events
+
+
+def _bar(out: TextIO, mode: Mode) -> Callable[[ProgressEvent], None]:
+    """The one audit's progress bar, redrawn in place on a terminal."""
+
+    def show(event: ProgressEvent) -> None:
+        out.write("\r" + progress_line(event, mode))
+        out.flush()
+
+    return show
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -172,9 +208,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     bar = sys.stderr if sys.stderr.isatty() and not args.json else None
     if args.validate_ipc:
         # Both runs are validation: they never count as production audits.
-        return _cmd_validate(args, bar, MetricsStore(purpose="validation"))
+        return _cmd_validate(args, MetricsStore(purpose="validation"))
     store = MetricsStore()
-    outcome, _ = asyncio.run(_audit_once(args, decision.mode, bar, store))
+    show = _bar(bar, decision.mode) if bar is not None else None
+    outcome, _ = asyncio.run(_audit_once(args, decision.mode, store, on_event=show))
+    if bar is not None:
+        bar.write("\n")
     if args.json:
         print(
             json.dumps(
@@ -186,22 +225,32 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0 if outcome.state == "completed" else 1
 
 
-def _cmd_validate(args: argparse.Namespace, bar: TextIO | None, store: MetricsStore) -> int:
+def _cmd_validate(args: argparse.Namespace, store: MetricsStore) -> int:
     from veritas.diff.observation import observe
     from veritas.diff.verdict import judge_pair
 
     audit_id = uuid.uuid4().hex[:12]  # the same id in both runs: the streams must be identical
+    # Both audits run at once; progress on stderr says where each is, then the comparison.
+    progress = Progress("veritas audit --validate-ipc", total=3, enabled=not args.json)
+
+    async def run(mode: Mode) -> tuple[AuditOutcome, list[ProgressEvent]]:
+        with progress.step(f"{mode} run") as step:
+
+            def show(event: ProgressEvent) -> None:
+                step.update(f"{event.phase} {event.pct:.0f}%")
+
+            outcome, events = await _audit_once(args, mode, store, audit_id, show)
+            step.result = f"{outcome.state}, {outcome.events} events"
+            return outcome, events
 
     async def both() -> list[tuple[AuditOutcome, list[ProgressEvent]]]:
-        return list(
-            await asyncio.gather(
-                _audit_once(args, "stdout", None, store, audit_id),
-                _audit_once(args, "queue", None, store, audit_id),
-            )
-        )
+        return list(await asyncio.gather(run("stdout"), run("queue")))
 
-    (s_out, s_events), (q_out, q_events) = asyncio.run(both())
-    result = judge_pair(observe(s_out, s_events), observe(q_out, q_events))
+    with progress:
+        (s_out, s_events), (q_out, q_events) = asyncio.run(both())
+        with progress.step("comparing the two streams") as step:
+            result = judge_pair(observe(s_out, s_events), observe(q_out, q_events))
+            step.result = result.verdict
     if args.json:
         print(
             json.dumps(
@@ -269,7 +318,7 @@ def _cmd_rollout_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(getattr(args, "verbose", 0), logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

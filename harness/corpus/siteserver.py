@@ -11,12 +11,11 @@ channel, and the harness may run this server in the same process as such a reade
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import random
 import secrets
-import struct
 import threading
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,28 +24,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from PIL import Image
+
 from harness.corpus.sites import SIDECAR, Rule, SiteConfig, discover_sites
 
 
-def _png(width: int, height: int, seed: int) -> bytes:
-    """A valid RGB PNG with a deterministic diagonal gradient (stdlib only)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)
-        for x in range(width):
-            rows += bytes(((x * 4 + seed) % 256, (y * 4 + seed) % 256, ((x + y) * 2) % 256))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
-        + chunk(b"IEND", b"")
+def gradient(width: int, height: int, seed: int) -> Image.Image:
+    """A deterministic diagonal gradient: at (x, y) red ``4x + seed``, green ``4y + seed``,
+    blue ``2(x + y)``, each modulo 256."""
+    pixels = bytes(
+        channel
+        for y in range(height)
+        for x in range(width)
+        for channel in ((x * 4 + seed) % 256, (y * 4 + seed) % 256, ((x + y) * 2) % 256)
     )
+    return Image.frombytes("RGB", (width, height), pixels)
+
+
+def _png(width: int, height: int, seed: int) -> bytes:
+    """The gradient as a PNG (Pillow's encoder: its bytes may differ from one Pillow version
+    to another, its pixels never; nothing compares a fixture's bytes across versions)."""
+    out = io.BytesIO()
+    gradient(width, height, seed).save(out, format="PNG")
+    return out.getvalue()
 
 
 def generate_body(site: SiteConfig, spec: Mapping[str, Any]) -> tuple[bytes, str]:

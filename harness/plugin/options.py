@@ -102,7 +102,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=timeout_type,
         default=None,
         metavar="SECONDS",
-        help="per-audit time limit (default: each case's timeout + 30 s)",
+        help="time limit of each audit, in seconds (default: per case, max(120, 3 x the "
+        "case's timeout + 60); the case's timeout bounds each request)",
     )
     group.addoption(
         "--run-group",

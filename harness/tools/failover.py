@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,11 +25,13 @@ from typing import Any
 
 from harness.corpus.cases import Case, Corpus, load_corpus
 from harness.corpus.siteserver import serve_sites
+from harness.tools.heldlogs import held_logs, replay
 from veritas.diff.observation import Observation, observe
 from veritas.diff.verdict import judge
 from veritas.parent.collect import audit_timeout_for, collect
 from veritas.parent.metrics import MetricsStore
 from veritas.parent.mode import Mode
+from veritas.parent.progress import Progress
 from veritas.parent.runner import AuditRunner
 
 
@@ -96,11 +97,13 @@ def _check(case: Case, k: int, control: Observation, cut: Observation) -> dict[s
 
 
 async def _campaign(
-    corpus: Corpus, points: int, seed: int, concurrency: int, tmp: Path
+    corpus: Corpus, points: int, seed: int, concurrency: int, tmp: Path, progress: Progress
 ) -> dict[str, Any]:
     cases = list(corpus.cases)
     rng = random.Random(seed)
     drawn = [rng.choice(cases) for _ in range(points)]
+    unique = {c.id: c for c in drawn}
+    progress.total = len(unique) + points
     slots = asyncio.Semaphore(concurrency)
     base_env = {k: v for k, v in os.environ.items() if k != "VERITAS_IPC_FAULT"}
     metrics = MetricsStore(tmp / "metrics.db")
@@ -109,30 +112,36 @@ async def _campaign(
 
         async def control(case: Case) -> Observation:
             async with slots:
-                return await _audit(case, urls[case.id], "stdout", base_env, None)
+                with progress.step(f"{case.id} control (stdout only)") as step:
+                    observed = await _audit(case, urls[case.id], "stdout", base_env, None)
+                    step.result = f"{len(observed.events)} events"
+                    return observed
 
-        unique = {c.id: c for c in drawn}
         observed = await asyncio.gather(*(control(c) for c in unique.values()))
         controls = dict(zip(unique, observed, strict=True))
         ks = [rng.randrange(max(1, len(controls[c.id].events))) for c in drawn]
-        done = 0
 
         async def point(case: Case, k: int) -> dict[str, Any]:
-            nonlocal done
             env = {**base_env, "VERITAS_IPC_FAULT": f"sever@{k}"}
             async with slots:
-                cut = await _audit(case, urls[case.id], "queue", env, metrics)
-            row = _check(case, k, controls[case.id], cut)
-            done += 1
-            print(
-                f"[{done}/{points}] {case.id} sever@{k} of {row['events']}: "
-                + ("ok" if row["ok"] else "FAILED " + "; ".join(row["problems"])),
-                file=sys.stderr,
-                flush=True,
-            )
+                n = len(controls[case.id].events)
+                with progress.step(f"{case.id} sever@{k} of {n} events") as step:
+                    cut = await _audit(case, urls[case.id], "queue", env, metrics)
+                    row = _check(case, k, controls[case.id], cut)
+                    step.result = (
+                        f"failed over as expected, {row['queue_events']} + "
+                        f"{row['stdout_events']} events, {row['verdict']}"
+                        if row["ok"]
+                        else "FAILED " + "; ".join(row["problems"])
+                    )
             return row
 
-        rows = await asyncio.gather(*(point(c, k) for c, k in zip(drawn, ks, strict=True)))
+        # The parent logs each failover it sees; here every one is injected, and each
+        # point's line says whether it was handled as it must be.
+        with held_logs() as held:
+            rows = await asyncio.gather(*(point(c, k) for c, k in zip(drawn, ks, strict=True)))
+        if not all(r["ok"] for r in rows):
+            replay(held, progress)
     recorded = [r for r in metrics.rows() if r["fallback"]]
     reasons_ok = sum(
         f"severed after {rec['events_queue']} events" in (rec["fallback_reason"] or "")
@@ -149,10 +158,17 @@ async def _campaign(
     }
 
 
-def run_failover(corpus_dir: Path, points: int, seed: int, concurrency: int = 2) -> dict[str, Any]:
+def run_failover(
+    corpus_dir: Path,
+    points: int,
+    seed: int,
+    concurrency: int = 2,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    progress = progress or Progress("harness failover", enabled=False)
     corpus = load_corpus([corpus_dir])
     with tempfile.TemporaryDirectory(prefix="veritas-failover-") as tmp:
-        return asyncio.run(_campaign(corpus, points, seed, concurrency, Path(tmp)))
+        return asyncio.run(_campaign(corpus, points, seed, concurrency, Path(tmp), progress))
 
 
 def passed(result: dict[str, Any]) -> bool:

@@ -9,27 +9,57 @@ nothing but they do cost a rollout.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.corpus.cases import load_corpus
 from harness.tools.subrun import validate
+from veritas.parent.progress import Progress, Step
+
+
+def _case_counter(step: Step, of: int) -> Callable[[str, str], None]:
+    """An ``on_case`` callback that shows the run's progress on *step*."""
+    ended = 0
+
+    def on_case(case: str, outcome: str) -> None:
+        nonlocal ended
+        ended += 1
+        step.update(f"{ended}/{of} cases, last {case} {outcome.lower()}")
+
+    return on_case
 
 
 def run_flakes(
-    runs: int, stage: float, workers: str, corpus: list[Path], out_dir: Path
+    runs: int,
+    stage: float,
+    workers: str,
+    corpus: list[Path],
+    out_dir: Path,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
+    progress = progress or Progress("harness flakes", enabled=False)
+    progress.total = runs
+    of = len(load_corpus(corpus).cases)
     verdicts: Counter[str] = Counter()
     non_match: list[dict[str, Any]] = []
     walls = []
+    progress.note(
+        f"harness flakes: {runs} validation{'s' if runs > 1 else ''} of stage {stage:g}, "
+        f"{of} cases each, -n {workers}"
+    )
     for i in range(1, runs + 1):
-        run = validate(stage, workers, corpus, out_dir / f"run-{i:02d}")
+        with progress.step(f"run {i}") as step:
+            run = validate(
+                stage, workers, corpus, out_dir / f"run-{i:02d}", on_case=_case_counter(step, of)
+            )
+            counts = Counter(c.verdict for c in run.report["cases"])
+            step.result = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
         cases = run.report["cases"]
         walls.append(round(run.wall_s, 1))
-        counts = Counter(c.verdict for c in cases)
         verdicts.update(counts)
         for case in cases:
             if not case.passed:
@@ -41,12 +71,6 @@ def run_flakes(
                         "reasons": case.reasons[:2],
                     }
                 )
-        print(
-            f"run {i}/{runs}: {run.wall_s:.0f} s, "
-            + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())),
-            file=sys.stderr,
-            flush=True,
-        )
     result = {
         "runs": runs,
         "stage": stage,

@@ -14,6 +14,8 @@ import html
 import random
 from pathlib import Path
 
+from veritas.parent.progress import Progress
+
 SITES = 5
 PAGES = 20
 WORDS = [
@@ -77,12 +79,15 @@ def _page(site: int, page: int) -> str:
     )
 
 
-def generate(out: Path, cases: int) -> Path:
-    """Write a corpus of *cases* cases under *out* (which must not exist yet); return it."""
+def generate(out: Path, cases: int, progress: Progress | None = None) -> Path:
+    """Write a corpus of *cases* cases under *out* (which must not exist yet); return it.
+    *progress* counts the sites, then the cases, as they are written."""
     if cases < 1:
-        raise ValueError(f"cases {cases}: must be >= 1")
+        raise ValueError(f"--cases {cases}: must be >= 1")
     if out.exists():
         raise FileExistsError(f"{out}: already exists; give a new directory")
+    progress = progress or Progress("harness gen-corpus", enabled=False)
+    progress.total = SITES + cases
     (out / "cases").mkdir(parents=True)
     png = _png()
     for site in range(SITES):
@@ -92,6 +97,7 @@ def generate(out: Path, cases: int) -> Path:
         for page in range(PAGES):
             (site_dir / f"page-{page}.html").write_text(_page(site, page), encoding="utf-8")
         (site_dir / "index.html").write_text(_page(site, 0), encoding="utf-8")
+        progress.advance(line=f"site gen-site-{site}: {PAGES + 1} pages")
     for i in range(cases):
         tier = "standard_audit" if i % 10 in (4, 9) else "quick_scan"
         (out / "cases" / f"gen_{i:04d}.yaml").write_text(
@@ -103,4 +109,5 @@ def generate(out: Path, cases: int) -> Path:
             "tags: [generated]\n",
             encoding="utf-8",
         )
+        progress.advance()
     return out

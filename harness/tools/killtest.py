@@ -18,7 +18,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 import uuid
@@ -31,11 +30,13 @@ import psutil
 
 from harness.corpus.cases import load_corpus
 from harness.corpus.siteserver import serve_sites
+from harness.tools.heldlogs import held_logs, replay
 from veritas.child.faults import ENV as FAULT_ENV
 from veritas.child.seqlog import ENV as SEQ_LOG_ENV
 from veritas.child.seqlog import read_seq_log
 from veritas.parent.collect import audit_timeout_for
 from veritas.parent.mode import Mode
+from veritas.parent.progress import Progress
 from veritas.parent.runner import AuditRunner
 from veritas.protocol.event import ProgressEvent
 
@@ -187,6 +188,7 @@ async def _campaign(
     seed: int,
     concurrency: int,
     tmp: Path,
+    progress: Progress,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     drawn = [
@@ -196,32 +198,37 @@ async def _campaign(
     env = {k: v for k, v in os.environ.items() if k not in (FAULT_ENV, SEQ_LOG_ENV)}
     slots = asyncio.Semaphore(concurrency)
     unique = {t.name: t for t in drawn}
+    progress.total = len(unique) + len(MODES) * points
 
     async def measure(target: Target) -> float:
         async with slots:
-            return await _duration(target, env)
+            with progress.step(f"{target.name} measured unkilled") as step:
+                took = await _duration(target, env)
+                step.result = f"{took:.2f}s from first event to last"
+                return took
 
     durations = dict(
         zip(unique, await asyncio.gather(*(measure(t) for t in unique.values())), strict=True)
     )
     plan = [(t, mode, rng.random()) for t in drawn for mode in MODES]
-    done = 0
 
     async def point(target: Target, mode: Mode, fraction: float) -> dict[str, Any]:
-        nonlocal done
         async with slots:
-            row = await _killed_audit(target, mode, fraction, durations[target.name], env, tmp)
-        done += 1
-        print(
-            f"[{done}/{len(plan)}] {mode:<6} {target.name} killed at {fraction:.0%}: "
-            f"{row['recorded']} recorded, {row['delivered']} delivered by {row['transport']} "
-            + ("ok" if row["ok"] else "FAILED " + "; ".join(row["problems"])),
-            file=sys.stderr,
-            flush=True,
-        )
+            with progress.step(f"{target.name} {mode} killed at {fraction:.0%}") as step:
+                row = await _killed_audit(target, mode, fraction, durations[target.name], env, tmp)
+                step.result = (
+                    f"{row['recorded']} recorded, {row['delivered']} delivered by "
+                    f"{row['transport']}: "
+                    + ("ok" if row["ok"] else "FAILED " + "; ".join(row["problems"]))
+                )
         return row
 
-    rows = await asyncio.gather(*(point(*p) for p in plan))
+    # The parent logs what it sees of each kill (a crash, a stream cut short); every one is
+    # intended here, and each point's line says whether nothing accepted was lost.
+    with held_logs() as held:
+        rows = await asyncio.gather(*(point(*p) for p in plan))
+    if not all(r["ok"] for r in rows):
+        replay(held, progress)
     return {
         "points": points,
         "seed": seed,
@@ -249,19 +256,25 @@ def run_killtest(
     *,
     synthetic: Sequence[str] = SYNTHETIC,
     concurrency: int = 2,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Kill *points* audits per mode; corpus cases from *corpus_dir* (None: synthetic only)."""
+    progress = progress or Progress("harness killtest", enabled=False)
     streams = [Target(url.removeprefix("synthetic:?"), url) for url in synthetic]
     with tempfile.TemporaryDirectory(prefix="veritas-killtest-") as tmp:
         if corpus_dir is None:
-            return asyncio.run(_campaign([], streams, points, seed, concurrency, Path(tmp)))
+            return asyncio.run(
+                _campaign([], streams, points, seed, concurrency, Path(tmp), progress)
+            )
         corpus = load_corpus([corpus_dir])
         with serve_sites(list(corpus.sites_dirs)) as server:
             cases = [
                 Target(c.id, c.target_url(server) if c.site else c.target_url(), c.tier, c.timeout)
                 for c in corpus.cases
             ]
-            return asyncio.run(_campaign(cases, streams, points, seed, concurrency, Path(tmp)))
+            return asyncio.run(
+                _campaign(cases, streams, points, seed, concurrency, Path(tmp), progress)
+            )
 
 
 def passed(result: dict[str, Any]) -> bool:

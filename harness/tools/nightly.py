@@ -1,8 +1,14 @@
-"""``harness nightly``: validate the current stage with xdist (what a schedule calls)."""
+"""``harness nightly``: validate the current stage with xdist (what a schedule calls).
+
+The validation is ``pytest harness/`` in a subprocess that shares this terminal: pytest shows
+its own progress, one character per case and the share done (``[ 45%]``); this command says
+first what it starts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,4 +33,10 @@ def nightly(args: argparse.Namespace) -> int:
         "no:cacheprovider",
     ]
     root = Path(__file__).resolve().parents[2]
+    print(
+        f"harness nightly: validating stage {stage:g} with {args.workers} workers, report "
+        f"under {args.report_dir}: {shlex.join(['pytest', *cmd[3:]])}",
+        file=sys.stderr,
+        flush=True,
+    )
     return subprocess.call(cmd, cwd=root)

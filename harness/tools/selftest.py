@@ -12,6 +12,11 @@ U+FFFF, so when the selected case has none it runs on ``unicode_astral_title``.
 With ``through="ws"`` (``harness selftest --through ws``) every run goes through a backend and
 a WebSocket client, as in ``pytest harness/ --through ws``: the fault is the start's ``fault``
 field, and what is judged is the frames received.
+
+What the parent logs about an injected fault (the gap, the timeout and its kill, the
+failover) is the fault being seen, not a failure: it is held back, and each fault's progress
+line says instead whether it was detected as expected. The held records are printed only
+for a fault that was missed or a benign one that raised an alarm, as evidence.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from typing import Any
 from harness.corpus.cases import Case, Corpus, load_corpus
 from harness.corpus.siteserver import serve_sites
 from harness.plugin.caserun import RunSettings, run_case
+from harness.tools.heldlogs import held_logs, replay
 from veritas.child.engines import BUNDLED_ENGINE
+from veritas.parent.progress import Progress
 
 #: (fault, what must happen, verdicts that count as that)
 FAULTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -75,9 +82,29 @@ def case_for_fault(fault: str, selected: Case, corpus: Corpus) -> Case:
     return next((c for c in corpus.cases if _has_astral_text(c, corpus)), selected)
 
 
+def _outcome(row: dict[str, Any]) -> str:
+    """The fault's line: detected (or benign) as expected, or what went wrong."""
+    why = f" — {row['reasons'][0]}" if row["reasons"] else ""
+    if len(why) > 110:
+        why = why[:109] + "…"
+    if row["expected"] == "detect":
+        if row["ok"]:
+            return f"injected fault detected as expected: {row['observed']}{why}"
+        return f"MISSED: the injected fault came out {row['observed']}{why}"
+    if row["ok"]:
+        return f"benign fault passed as expected: {row['observed']}"
+    return f"FALSE ALARM: the benign fault came out {row['observed']}{why}"
+
+
 def run_selftest(
-    corpus_dir: Path, case_id: str, hang_timeout: float = 30.0, through: str = "runner"
+    corpus_dir: Path,
+    case_id: str,
+    hang_timeout: float = 30.0,
+    through: str = "runner",
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
+    progress = progress or Progress("harness selftest", enabled=False)
+    progress.total = len(FAULTS)
     corpus = load_corpus([corpus_dir])
     selected = corpus.by_id(case_id)
     rows: list[dict[str, Any]] = []
@@ -101,9 +128,9 @@ def run_selftest(
             settings = RunSettings(
                 noise_runs=0, audit_timeout=hang_timeout, env=env, backend=backend
             )
-            result = run_case(subject, url, settings, Path(tmp))
-            rows.append(
-                {
+            with progress.step(f"{fault} on {case.id}") as step, held_logs() as held:
+                result = run_case(subject, url, settings, Path(tmp))
+                row = {
                     "fault": fault,
                     "case": case.id,
                     "expected": expected,
@@ -111,7 +138,10 @@ def run_selftest(
                     "ok": result.verdict in accepted,
                     "reasons": result.reasons[:2],
                 }
-            )
+                step.result = _outcome(row)
+            if not row["ok"]:
+                replay(held, progress)
+            rows.append(row)
     detect = [r for r in rows if r["expected"] == "detect"]
     benign = [r for r in rows if r["expected"] == "pass"]
     return {

@@ -40,6 +40,22 @@ def test_validate_ipc_exits_zero_on_match() -> None:
     done = veritas("audit", STREAM, "--validate-ipc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: match" in done.stdout
+    # progress on stderr, plain lines (not a terminal): each run, the comparison, the total
+    lines = done.stderr.splitlines()
+    assert [line[:6] for line in lines[:2]] == ["[1/3] ", "[2/3] "]
+    # the two runs go at once: either may end first
+    assert sorted(line[6:].split("  ")[0] for line in lines[:2]) == [
+        "queue run: completed, 60 events",
+        "stdout run: completed, 60 events",
+    ]
+    assert lines[2].startswith("[3/3] comparing the two streams: match  ")
+    assert lines[3].startswith("veritas audit --validate-ipc: done, 3/3 in ") and len(lines) == 4
+
+
+def test_validate_ipc_json_prints_no_progress() -> None:
+    done = veritas("audit", STREAM, "--validate-ipc", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["verdict"] == "match"
+    assert done.stderr == ""
 
 
 def test_validate_ipc_is_inconclusive_when_the_queue_fails_over() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from veritas.parent.outcome import AuditOutcome
@@ -62,9 +63,7 @@ def summary_text(outcome: AuditOutcome) -> str:
             lines.append(f"    {_clean(str(line), 200)}")
     findings = state.get("findings") or []
     if findings:
-        by_cat: dict[str, int] = {}
-        for f in findings:
-            by_cat[str(f.get("category"))] = by_cat.get(str(f.get("category")), 0) + 1
+        by_cat = Counter(str(f.get("category")) for f in findings)
         cats = ", ".join(
             f"{c} {n}" for c, n in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))
         )

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The *q*-th percentile (0–100), linear between closest ranks; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100.0
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+def percentile(values: Sequence[float], q: int) -> float:
+    """The *q*-th percentile (an integer from 1 to 99) of *values*; 0.0 for no values.
+
+    Linear interpolation between the closest ranks, with the smallest value at 0 and the
+    largest at 100: ``statistics.quantiles(method="inclusive")``, the definition numpy and
+    spreadsheets use by default (R's type 7). It never reports a latency no event had beyond
+    the largest one (the ``exclusive`` method would extrapolate past it for p99 of fewer than
+    99 values), and one value is every percentile of itself.
+    """
+    if not (isinstance(q, int) and 1 <= q <= 99):
+        raise ValueError(f"percentile {q!r}: accepted: an integer from 1 to 99")
+    if len(values) < 2:  # quantiles needs two points before Python 3.13
+        return float(values[0]) if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 @dataclass

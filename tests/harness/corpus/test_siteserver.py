@@ -155,9 +155,27 @@ def test_png_decodes() -> None:
     from harness.corpus.sites import SiteConfig
     from harness.corpus.siteserver import generate_body
 
-    png, _ = generate_body(SiteConfig("x", Path(".")), {"kind": "png", "width": 5, "height": 2})
+    png, ctype = generate_body(
+        SiteConfig("x", Path(".")), {"kind": "png", "width": 70, "height": 3, "seed": 7}
+    )
+    assert ctype == "image/png"
     with Image.open(BytesIO(png)) as img:
-        assert (img.size, img.mode) == ((5, 2), "RGB")
+        assert (img.format, img.size, img.mode) == ("PNG", (70, 3), "RGB")
+        # the gradient, pixel for pixel: red 4x + seed, green 4y + seed, blue 2(x + y), mod 256
+        assert img.getpixel((0, 0)) == (7, 7, 0)
+        assert img.getpixel((69, 2)) == ((69 * 4 + 7) % 256, 15, 142)
+        expected = bytes(
+            channel
+            for y in range(3)
+            for x in range(70)
+            for channel in ((x * 4 + 7) % 256, (y * 4 + 7) % 256, (x + y) * 2 % 256)
+        )
+        assert img.tobytes() == expected
+    # the same spec, the same bytes: a fixture's response is byte-identical on every request
+    again, _ = generate_body(
+        SiteConfig("x", Path(".")), {"kind": "png", "width": 70, "height": 3, "seed": 7}
+    )
+    assert again == png
 
 
 def test_dynamic_tokens_change_per_request(server: SiteServer) -> None:

@@ -77,6 +77,12 @@ def test_advance_records_who_why_and_the_chain(rollout: Path, capsys: Any) -> No
     assert [json.loads(line)["kind"] for line in lines] == ["advance", "halt"]
 
 
+def test_the_report_dir_may_follow_the_subcommand(rollout: Path) -> None:
+    argv = ["advance", "--to", "0.1", "--by", "bob", "--reason", "validated"]
+    assert harness_main([*argv, "--report-dir", str(rollout)]) == 0
+    assert [e["stage"] for e in ledger.read_ledger(rollout)] == [0.1]
+
+
 @pytest.mark.parametrize(
     "tamper, fragment",
     [

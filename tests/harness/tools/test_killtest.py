@@ -3,10 +3,13 @@ command kills real children and reads their record of what was accepted."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from harness.cli import main
 from harness.tools.killtest import check, passed, run_killtest
+from veritas.parent.progress import Progress
 
 
 def test_every_recorded_event_delivered_once_passes() -> None:
@@ -51,7 +54,21 @@ def test_passed_needs_every_mode_clean() -> None:
 
 @pytest.mark.slow
 def test_children_killed_mid_burst_lose_nothing_in_either_mode() -> None:
-    result = run_killtest(None, 2, 7, synthetic=["synthetic:?events=3000&rate=3000&burst=300"])
+    out = io.StringIO()
+    with Progress("harness killtest", stream=out, live=False) as progress:
+        result = run_killtest(
+            None,
+            2,
+            7,
+            synthetic=["synthetic:?events=3000&rate=3000&burst=300"],
+            progress=progress,
+        )
+    # progress: the unkilled measurement, then each point with what it found, n/N
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[1/5] events=3000&rate=3000&burst=300 measured unkilled: ")
+    assert sorted(line[:5] for line in lines[1:5]) == ["[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    assert all(" killed at " in line and "delivered by" in line for line in lines[1:5])
+    assert lines[5].startswith("harness killtest: done, 5/5 in ")
     for mode in ("stdout", "queue"):
         totals = result["modes"][mode]
         assert totals["points"] == 2 and totals["killed"] >= 1 and totals["recorded"] > 0

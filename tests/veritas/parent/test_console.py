@@ -23,3 +23,14 @@ def test_what_cannot_be_seen_or_encoded_is_escaped() -> None:
 def test_distinct_texts_stay_distinct(a: str, b: str) -> None:
     assert (visible(a) == visible(b)) == (a == b)
     visible(a).encode("utf-8")  # never raises
+
+
+def test_the_summary_counts_findings_by_category_most_first() -> None:
+    from veritas.parent.console import summary_text
+    from veritas.parent.outcome import AuditOutcome
+
+    outcome = AuditOutcome("a", "https://example.org/", "quick_scan", "queue", state="completed")
+    outcome.final_state = {
+        "findings": [{"category": c} for c in ("tls", "dark_pattern", "tls", "headers", "tls")]
+    }
+    assert "  findings: 5 (tls 3, dark_pattern 1, headers 1)" in summary_text(outcome).splitlines()
