@@ -16,6 +16,7 @@
     harness selftest [--through ws] [--json]  inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
+    harness bench startup [...]     an audit from spawn to its end, broken down, per mode
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
     harness failover --points N     sever the Queue at N random points; nothing may be lost
     harness killtest --points N     SIGKILL the child at N random moments per mode; lose nothing
@@ -163,6 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         "--scale", type=_sizes, default=[], help="also validate generated corpora of these sizes"
     )
     hb.add_argument("--json", action="store_true")
+    st = bench_sub.add_parser("startup", help="an audit's start-up and end, broken down, per mode")
+    st.add_argument("--case", default="clean_blog", help="the corpus case to audit")
+    st.add_argument("--corpus", type=Path, action="append", default=None)
+    st.add_argument("--repeats", type=int, default=5)
+    st.add_argument("--against", type=Path, default=None, help="another checkout, side by side")
+    st.add_argument("--json", action="store_true")
     gen = sub.add_parser("gen-corpus", help="write a generated corpus of N cases")
     gen.add_argument("--cases", type=int, required=True)
     gen.add_argument("out", type=Path)
@@ -256,6 +263,24 @@ def _bench_ipc(args: argparse.Namespace) -> int:
     return _emit(args, f"ipc-{args.payload}", result, table)
 
 
+def _bench_startup(args: argparse.Namespace) -> int:
+    from harness.tools.benchstartup import run_startup_bench, table
+
+    corpus = _corpus_dirs(args)
+    if corpus is None:
+        return 2
+    if args.repeats < 1:
+        return _usage_error(f"--repeats {args.repeats}: must be >= 1")
+    try:
+        result = run_startup_bench(corpus, args.case, args.repeats, args.against)
+    except (KeyError, ValueError) as exc:
+        return _usage_error(str(exc).strip("'\""))
+    except RuntimeError as exc:  # an audit of the benchmark failed: it says which and why
+        print(f"harness: {exc}", file=sys.stderr)
+        return 1
+    return _emit(args, "startup", result, table)
+
+
 def _selftest(args: argparse.Namespace) -> int:
     from harness.corpus.cases import CorpusError
     from harness.tools.selftest import run_selftest, table
@@ -330,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[PURPOSE_ENV] = "validation"
     try:
         if args.command == "bench":
+            if args.bench == "startup":
+                return _bench_startup(args)
             return _bench_ipc(args) if args.bench == "ipc" else _bench_harness(args)
         if args.command == "gen-corpus":
             return _gen_corpus(args)
