@@ -51,8 +51,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from veritas.proctree import kill_tree
-
 SUPPORTED = sys.platform != "win32"
 
 
@@ -173,6 +171,17 @@ class ChromiumSession:
         self.session_id: str | None = None
         #: DevTools sessions of the page's out-of-process iframes.
         self._frames: set[str] = set()
+        self._connected = False
+        self._closed = False
+
+    def connect(self) -> None:
+        """Attach to the browser's page and set it up, once; the first ``load`` does it.
+
+        Until then the browser starts up by itself: an audit launches it early and goes on
+        with its other work meanwhile. A browser that fails here is closed.
+        """
+        if self._connected:
+            return
         try:
             targets = self.call("Target.getTargets")["targetInfos"]
             pages = [t["targetId"] for t in targets if t["type"] == "page"]
@@ -194,6 +203,7 @@ class ChromiumSession:
         except BaseException:
             self.close()
             raise
+        self._connected = True
 
     def __enter__(self) -> ChromiumSession:
         return self
@@ -202,7 +212,14 @@ class ChromiumSession:
         self.close()
 
     def close(self) -> None:
+        """Kill the browser and its helpers, close the pipe, remove the files; once (the pipe's
+        descriptors must not be closed twice: their numbers may be another file's by then)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.proc.poll() is None:
+            from veritas.proctree import kill_tree  # psutil: only a browser's end needs it
+
             kill_tree(self.proc.pid)
             self.proc.wait()
         for fd in (self._to_child, self._from_child):
@@ -331,6 +348,7 @@ class ChromiumSession:
     def load(self, page_file: str, width: int, height: int, mobile: bool) -> None:
         """Show *page_file* in a *width*×*height* viewport; wait for its load event, then
         until it has settled (``settle``), both within ``SETTLE_TIMEOUT``."""
+        self.connect()
         self.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
