@@ -4,7 +4,9 @@ Launching Chromium costs far more than a capture, so an audit starts one browser
 (``--remote-debugging-pipe``: commands on fd 3, replies on fd 4, each message JSON ending in a
 NUL byte) and takes every screenshot in it: set the viewport, load the page file with
 scripts disabled, wait until the page has settled, capture. POSIX only; elsewhere the engine
-falls back to one ``--screenshot`` launch per shot.
+falls back to one ``--screenshot`` launch per shot. Constructing a session only launches the
+browser; the first ``load`` attaches to it (``connect``), so an audit launches it before its
+scout and the browser starts up while the pages are fetched.
 
 Two things make a capture hold still and not come too early (``screenshots.py`` says what
 the page file and the flags add):
