@@ -22,6 +22,9 @@ setup() {
     "$VENV/bin/python" -m pip install -q -e '.[dev]'
     touch "$VENV/.installed"
   fi
+  # Every audit child imports veritas: where PYTHONDONTWRITEBYTECODE is set, an editable
+  # install would compile it from source in every child (pip compiles a wheel's at install).
+  "$VENV/bin/python" -m compileall -q veritas >/dev/null
 }
 
 cmd=${1:-}
