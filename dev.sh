@@ -29,6 +29,9 @@ setup() {
     echo "$digest" > "$VENV/.installed"
     echo "dev.sh: installed in $((SECONDS - started)) s" >&2
   fi
+  # Every audit child imports veritas: where PYTHONDONTWRITEBYTECODE is set, an editable
+  # install would compile it from source in every child (pip compiles a wheel's at install).
+  "$VENV/bin/python" -m compileall -q veritas >/dev/null
 }
 
 cmd=${1:-}

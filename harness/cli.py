@@ -16,6 +16,7 @@
     harness selftest [--through ws] [--json]  inject Queue faults; every one must be caught
     harness bench ipc [...]         transports side by side
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
+    harness bench startup [...]     an audit from spawn to its end, broken down, per mode
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
     harness failover --points N     sever the Queue at N random points; nothing may be lost
     harness killtest --points N     SIGKILL the child at N random moments per mode; lose nothing
@@ -104,6 +105,24 @@ def _gen_corpus(args: argparse.Namespace) -> int:
         return _usage_error(str(exc))
     print(f"{args.cases} cases written to {out}; validate with: pytest harness/ --corpus {out}")
     return 0
+
+
+def _bench_startup(args: argparse.Namespace) -> int:
+    from harness.tools.benchstartup import run_startup_bench, table
+
+    corpus = _corpus_dirs(args)
+    if corpus is None:
+        return 2
+    if args.repeats < 1:
+        return _usage_error(f"--repeats {args.repeats}: must be >= 1")
+    try:
+        result = run_startup_bench(corpus, args.case, args.repeats, args.against)
+    except (KeyError, ValueError) as exc:
+        return _usage_error(str(exc).strip("'\""))
+    except RuntimeError as exc:  # an audit of the benchmark failed: it says which and why
+        print(f"harness: {exc}", file=sys.stderr)
+        return 1
+    return _emit(args, "startup", result, table)
 
 
 def _bench_ipc(args: argparse.Namespace) -> int:
@@ -197,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[PURPOSE_ENV] = "validation"
     try:
         if args.command == "bench":
+            if args.bench == "startup":
+                return _bench_startup(args)
             return _bench_ipc(args) if args.bench == "ipc" else _bench_harness(args)
         if args.command == "gen-corpus":
             return _gen_corpus(args)

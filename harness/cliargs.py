@@ -310,6 +310,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="also validate generated corpora of these sizes, e.g. 50,200",
     )
     _json(hb)
+    st = bench_sub.add_parser(
+        "startup",
+        help="an audit's start-up and end, broken down, per mode",
+        description="One audit of a corpus case from spawn to its end, broken down (interpreter, "
+        "imports, engine set-up, Chromium, first screenshot, browser close), stdout and Queue "
+        "interleaved; --against measures another checkout in the same run.",
+    )
+    st.add_argument(
+        "--case",
+        default="clean_blog",
+        metavar="ID",
+        help="the corpus case to audit (default clean_blog)",
+    )
+    _corpus(st, repeatable=True)
+    st.add_argument(
+        "--repeats", type=int, default=5, metavar="K", help="audits per mode (default 5)"
+    )
+    st.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="another checkout of the project, measured side by side",
+    )
+    _json(st)
     gen = command(
         "gen-corpus",
         "write a generated corpus of N cases",

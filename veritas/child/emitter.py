@@ -19,12 +19,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from veritas.child.queue_sender import QueueFailure, QueueSender
 from veritas.child.seqlog import SeqLog
 from veritas.protocol.event import ProgressEvent, check_order, validate_event
 from veritas.protocol.stdout_wire import encode_control, encode_line
+
+if TYPE_CHECKING:  # a stdout-mode child never imports the Queue's code
+    from veritas.child.queue_sender import QueueFailure, QueueSender
 
 
 def claim_stdout() -> BinaryIO:
@@ -60,6 +62,12 @@ class Emitter:
         self.audit_id = audit_id
         self._stdout = stdout
         self._queue = queue
+        #: What a failing ``put`` raises; nothing to catch without a Queue.
+        self._queue_failure: tuple[type[QueueFailure], ...] = ()
+        if queue is not None:
+            from veritas.child.queue_sender import QueueFailure
+
+            self._queue_failure = (QueueFailure,)
         self._seq_log = seq_log  # test-only (veritas.child.seqlog): what the transport accepted
         self._lock = threading.Lock()
         self._seq = 0
@@ -113,7 +121,7 @@ class Emitter:
             if self._queue is not None:
                 try:
                     self._queue.close()
-                except QueueFailure as exc:
+                except self._queue_failure as exc:
                     self._fail_over(exc.reason)
             self._stdout.flush()
 
@@ -123,7 +131,7 @@ class Emitter:
                 self._queue.put(event)
                 self.sent["queue"] += 1
                 return
-            except QueueFailure as exc:
+            except self._queue_failure as exc:
                 self._fail_over(exc.reason)
         self._write(event)
 

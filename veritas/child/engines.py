@@ -16,18 +16,18 @@ Runs in the child: standard library only.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from veritas.protocol.event import Emit
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: The variable that names the engine when no ``--engine`` is given.
 ENGINE_ENV = "VERITAS_ENGINE"
@@ -102,11 +102,15 @@ def run_engine(
         kwargs["request_timeout"] = request_timeout
     result = engine(url, tier, emit, **kwargs)
     if inspect.iscoroutine(result):
+        import asyncio  # only an async engine pays for it
+
         asyncio.run(result)
 
 
 def _source_files(module: ModuleType) -> list[Path]:
     """The engine's source: every ``.py`` file of its top-level package, or its one module."""
+    from pathlib import Path
+
     top = sys.modules.get(module.__name__.partition(".")[0], module)
     paths = getattr(top, "__path__", None)
     if paths:
@@ -148,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -P -m veritas.child.engines SPEC``: if SPEC names a usable engine, print its
     description (``describe_engine``) as one JSON line and exit 0; else its one-line reason on
     stderr and exit 2."""
+    import json
+
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         sys.stderr.write(f"usage: python -m veritas.child.engines {_FORM}\n")

@@ -20,12 +20,15 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, Final
 
-from veritas.engine import darkpatterns, graph, judge, render, screenshots, security
+from veritas.engine import screenshots
 from veritas.engine.fetch import MAX_BYTES, FetchError, check_url
 from veritas.engine.findings import Finding, dedupe
 from veritas.engine.scout import Crawl, Page, load_page, page_record, scout_findings
-from veritas.pixels import pixel_digest
 from veritas.protocol.event import TIERS, Emit
+
+# The later phases' modules (security, darkpatterns, graph, judge, render and Pillow) are
+# imported by the phase that uses them: an audit that ends early never loads them, and the
+# others load them while the browser starts up.
 
 PAGE_BUDGET: Final = {"quick_scan": 1, "standard_audit": 5, "deep_forensic": 10}
 STATE_VERSION: Final = 1
@@ -46,6 +49,8 @@ class AuditFailed(Exception):
 
 class _Audit:
     def __init__(self, url: str, tier: str, emit: Emit, timeout: float) -> None:
+        self.camera: screenshots.Camera | None = None
+        self.renderer = "pillow"
         self.url = url
         self.tier = tier
         self.emit = emit
@@ -114,20 +119,23 @@ class _Audit:
         }
 
     def security(self) -> dict[str, Any]:
+        from veritas.engine import security
+
         summary, findings = security.check_site(self.pages)
         records = self.report("security", findings, 1.0)
         summary["findings"] = len(records)
         return summary
 
     def vision(self) -> dict[str, Any]:
-        renderer, chromium = screenshots.choose_renderer()
+        from veritas.engine import darkpatterns
+
+        renderer, camera = self.renderer, self.camera
         viewports = [screenshots.DESKTOP]
         if self.tier != "quick_scan":
             viewports.append(screenshots.MOBILE)
         pages = [p for p in self.pages if p.ok]
         shots: list[dict[str, Any]] = []
         total = max(len(pages) * len(viewports), 1)
-        camera = screenshots.Camera(chromium) if chromium is not None else None
         try:
             for page_index, page in enumerate(pages):
                 captured = self.capture(page, viewports, camera, len(shots) / total)
@@ -183,6 +191,8 @@ class _Audit:
             if result:
                 note = f"Chromium failed ({result}); drawn by the built-in renderer"
                 self.log("vision", "renderer_fallback", note, fraction, page_url=url)
+            from veritas.engine import render
+
             out.append((render.render_page(doc, url, viewport.width, viewport.height), "pillow"))
         return out
 
@@ -195,6 +205,8 @@ class _Audit:
         used: str,
         fraction: float,
     ) -> dict[str, Any]:
+        from veritas.pixels import pixel_digest
+
         url = page.final_url
         label = f"page{index + 1}-{viewport.label}"
         # Computed here, in the child, from the bytes the event carries: a receiver that finds
@@ -224,6 +236,8 @@ class _Audit:
         return entry
 
     def graph(self) -> dict[str, Any]:
+        from veritas.engine import graph
+
         site_graph = graph.build_graph(self.pages)
         records = self.report("graph", graph.inconsistencies(site_graph, self.pages), 1.0)
         result = site_graph.to_json()
@@ -236,6 +250,8 @@ class _Audit:
         }
 
     def judge(self) -> dict[str, Any]:
+        from veritas.engine import judge
+
         ok = sum(1 for p in self.pages if p.ok)
         verdict = judge.judge(self.findings, ok, len(self.pages))
         self.state["verdict"] = verdict
@@ -281,9 +297,14 @@ def run_audit(url: str, tier: str, emit: Emit, *, request_timeout: float = 10.0)
         except FetchError as exc:
             raise AuditFailed("init", exc.kind, exc.message) from None
         try:
-            screenshots.choose_renderer()
+            audit.renderer, chromium = screenshots.choose_renderer()
         except screenshots.RendererError as exc:
             raise AuditFailed("init", "renderer_unavailable", str(exc)) from None
+        if chromium is not None:
+            # Launched now, it starts up while the pages are fetched and checked; the vision
+            # phase waits for it only if it is not up by then.
+            audit.camera = screenshots.Camera(chromium)
+            audit.camera.start()
         summaries: dict[str, Any] = {}
         for phase, step in (
             ("scout", audit.scout),
@@ -340,6 +361,9 @@ def run_audit(url: str, tier: str, emit: Emit, *, request_timeout: float = 10.0)
             },
         )
         return
+    finally:
+        if audit.camera is not None:  # an audit that ended before its vision phase
+            audit.camera.close()
     state = final_state(audit, summaries)
     verdict = state["verdict"]
     emit(

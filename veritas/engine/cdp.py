@@ -4,7 +4,9 @@ Launching Chromium costs far more than a capture, so an audit starts one browser
 (``--remote-debugging-pipe``: commands on fd 3, replies on fd 4, each message JSON ending in a
 NUL byte) and takes every screenshot in it: set the viewport, load the page file with
 scripts disabled, wait until the page has settled, capture. POSIX only; elsewhere the engine
-falls back to one ``--screenshot`` launch per shot.
+falls back to one ``--screenshot`` launch per shot. Constructing a session only launches the
+browser; the first ``load`` attaches to it (``connect``), so an audit launches it before its
+scout and the browser starts up while the pages are fetched.
 
 Two things make a capture hold still and not come too early (``screenshots.py`` says what
 the page file and the flags add):
@@ -50,8 +52,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-from veritas.proctree import kill_tree
 
 SUPPORTED = sys.platform != "win32"
 
@@ -173,6 +173,17 @@ class ChromiumSession:
         self.session_id: str | None = None
         #: DevTools sessions of the page's out-of-process iframes.
         self._frames: set[str] = set()
+        self._connected = False
+        self._closed = False
+
+    def connect(self) -> None:
+        """Attach to the browser's page and set it up, once; the first ``load`` does it.
+
+        Until then the browser starts up by itself: an audit launches it early and goes on
+        with its other work meanwhile. A browser that fails here is closed.
+        """
+        if self._connected:
+            return
         try:
             targets = self.call("Target.getTargets")["targetInfos"]
             pages = [t["targetId"] for t in targets if t["type"] == "page"]
@@ -194,6 +205,7 @@ class ChromiumSession:
         except BaseException:
             self.close()
             raise
+        self._connected = True
 
     def __enter__(self) -> ChromiumSession:
         return self
@@ -202,7 +214,14 @@ class ChromiumSession:
         self.close()
 
     def close(self) -> None:
+        """Kill the browser and its helpers, close the pipe, remove the files; once (the pipe's
+        descriptors must not be closed twice: their numbers may be another file's by then)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.proc.poll() is None:
+            from veritas.proctree import kill_tree  # psutil: only a browser's end needs it
+
             kill_tree(self.proc.pid)
             self.proc.wait()
         for fd in (self._to_child, self._from_child):
@@ -331,6 +350,7 @@ class ChromiumSession:
     def load(self, page_file: str, width: int, height: int, mobile: bool) -> None:
         """Show *page_file* in a *width*×*height* viewport; wait for its load event, then
         until it has settled (``settle``), both within ``SETTLE_TIMEOUT``."""
+        self.connect()
         self.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},

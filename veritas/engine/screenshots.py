@@ -72,8 +72,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from veritas.proctree import kill_tree
-
 RENDERERS = ("auto", "chromium", "pillow")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_TIMEOUT = 30.0
@@ -238,6 +236,8 @@ def _run(args: list[str], timeout: float) -> None:
 
 def kill_browser(proc: subprocess.Popen[bytes]) -> None:
     """Kill Chromium and every helper it started, then reap it."""
+    from veritas.proctree import kill_tree  # psutil: only a browser's end needs it
+
     kill_tree(proc.pid)
     proc.wait()
 
@@ -257,6 +257,31 @@ class Camera:
     def __init__(self, chromium: str) -> None:
         self.chromium = chromium
         self._session: Any = None
+        self._launch_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Launch the browser now, where the DevTools pipe is used, and return at once: it
+        starts up while the caller does other work (an audit fetches its pages meanwhile).
+        The first ``shoot`` waits for it. A launch that fails is reported by that ``shoot``,
+        as if the browser had been launched there."""
+        from veritas.engine import cdp
+
+        if not cdp.SUPPORTED or self._session is not None:
+            return
+        try:
+            self._session = self._launch()
+        except (OSError, RuntimeError) as exc:
+            self._launch_error = exc
+
+    def _launch(self) -> Any:
+        from veritas.engine import cdp
+
+        return cdp.ChromiumSession(
+            self.chromium,
+            cdp.session_flags(CHROMIUM_FLAGS),
+            child_environment(),
+            CHROMIUM_TIMEOUT,
+        )
 
     def shoot(self, page_html: str, base_url: str, viewport: Viewport) -> bytes:
         from veritas.engine import cdp
@@ -269,13 +294,11 @@ class Camera:
                 return chromium_screenshot(self.chromium, page_html, base_url, viewport)
 
         else:
+            if self._launch_error is not None:
+                error, self._launch_error = self._launch_error, None
+                raise error  # the next shot launches again, as a failed shot would
             if self._session is None:
-                self._session = cdp.ChromiumSession(
-                    self.chromium,
-                    cdp.session_flags(CHROMIUM_FLAGS),
-                    child_environment(),
-                    CHROMIUM_TIMEOUT,
-                )
+                self._session = self._launch()
             session = self._session
             page = os.path.join(session.workdir, "page.html")
             with open(page, "w", encoding="utf-8-sig", errors="surrogatepass") as handle:
@@ -295,6 +318,7 @@ class Camera:
         return previous
 
     def close(self) -> None:
+        self._launch_error = None
         if self._session is not None:
             self._session.close()
             self._session = None
