@@ -38,6 +38,7 @@ PROGRAMS = ("veritas ", "harness ", "pytest harness/")
 #: A sample value for each placeholder the documentation uses.
 PLACEHOLDERS = {
     "NAME": "ann",
+    "ID": "clean_blog",
     "TEXT": "a reason",
     "PATH": "metrics.sqlite3",
     "URL": "http://127.0.0.1:9090",
