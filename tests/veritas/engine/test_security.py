@@ -70,8 +70,8 @@ def test_http_page_and_password() -> None:
     )
     assert types(transport_checks(page)) == ["no_https"]
     assert [(f.type, f.severity, f.selector) for f in content_checks(page)] == [
-        ("form_over_http", "high", "form:nth-of-type(1)"),
-        ("password_over_http", "critical", "form:nth-of-type(1) > input:nth-of-type(1)"),
+        ("form_over_http", "high", "body > form:nth-of-type(1)"),
+        ("password_over_http", "critical", "body > form:nth-of-type(1) > input:nth-of-type(1)"),
     ]
 
 
