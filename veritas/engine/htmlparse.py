@@ -31,51 +31,9 @@ _WS = re.compile(r"[ \t\n\f\r]+")
 HIDDEN_CONTENT = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
 #: Elements that start a text block of their own: their text is one ``Block``.
 BLOCK = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "dd",
-        "details",
-        "dialog",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "td",
-        "th",
-        "tr",
-        "ul",
-        "caption",
-        "button",
-        "label",
-        "select",
-        "option",
-        "textarea",
-    ]
+    "address article aside blockquote body dd details dialog div dl dt fieldset "  # noqa: SIM905
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section "
+    "summary table td th tr ul caption button label select option textarea".split()
 )
 #: Labelable form controls (the standard's list, among the controls kept here).
 _LABELABLE = frozenset({"button", "input", "select", "textarea"})
