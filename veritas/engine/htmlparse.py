@@ -274,6 +274,8 @@ class _Extractor:
         return self.stack[0]
 
     def flush(self, entry: _Open) -> None:
+        if not entry.buffer:
+            return  # most blocks hold only other blocks: nothing to collapse
         text = collapse("".join(entry.buffer))
         if text and not entry.hidden:
             all_link = entry.link_chars >= len("".join(entry.buffer).strip())
