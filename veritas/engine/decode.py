@@ -4,7 +4,8 @@ Only the labels of the WHATWG Encoding Standard are honoured (``webencodings`` h
 table). A page cannot name an arbitrary Python codec: ``unicode_escape``, ``utf-7`` or ``rot13``
 are unknown labels, ignored as a browser ignores them, and the next rule decides. Only bytes
 that cannot be decoded are replaced (by U+FFFD); everything else, including NUL, zero-width and
-line-separator characters, reaches the events unchanged. No decoder here yields a surrogate.
+line-separator characters, is decoded unchanged (the parser then drops NUL from body text, as
+the HTML standard's tree builder does). No decoder here yields a surrogate.
 
 Encodings are reported by their WHATWG names in lower case (``windows-1252``, ``shift_jis``,
 ``utf-16le``), never by the Python codec that does the work.

@@ -11,7 +11,10 @@ and cookie values are never recorded (session ids are random and may be secrets)
 
 from __future__ import annotations
 
+import email.message
 import http.client
+import http.cookiejar
+import mimetypes
 import os
 import re
 import socket
@@ -39,21 +42,11 @@ RECORDED_HEADERS = (
     "x-frame-options",
 )
 
-_EXTENSION_TYPES = {
-    ".html": "text/html",
-    ".htm": "text/html",
-    ".xhtml": "application/xhtml+xml",
-    ".txt": "text/plain",
-    ".json": "application/json",
-    ".css": "text/css",
-    ".js": "text/javascript",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".pdf": "application/pdf",
-    ".zip": "application/zip",
-}
+#: The type of a file URL by its extension: the standard library's own table, not the
+#: platform's (``/etc/mime.types`` and the Windows registry differ between machines), plus
+#: XHTML, which that table lacks.
+_FILE_TYPES = mimetypes.MimeTypes()
+_FILE_TYPES.add_type("application/xhtml+xml", ".xhtml")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -270,7 +263,8 @@ def _fetch_http(
             if (value := response.getheader(name)) is not None
         }
         for raw in response.msg.get_all("Set-Cookie") or []:
-            cookies.append(parse_set_cookie(raw, url))
+            if (cookie := parse_set_cookie(raw, url)) is not None:
+                cookies.append(cookie)
         content_type, charset = split_content_type(headers.get("content-type", ""))
         return FetchResult(
             requested_url=url,
@@ -324,8 +318,9 @@ def _fetch_file(url: str, parts: urllib.parse.SplitResult, max_bytes: int) -> Fe
         raise FetchError("read_error", f"cannot read {url}: {exc.strerror}") from None
     truncated = len(body) > max_bytes
     body = body[:max_bytes]
-    ext = os.path.splitext(path)[1].lower()
-    content_type = _EXTENSION_TYPES.get(ext) or sniff_type(body)
+    # A compressed file (``page.html.gz``) is not the type its inner extension names.
+    guessed, compressed = _FILE_TYPES.guess_type(parts.path)
+    content_type = guessed if guessed and not compressed else sniff_type(body)
     return FetchResult(
         requested_url=url,
         final_url=url,
@@ -340,14 +335,16 @@ def _fetch_file(url: str, parts: urllib.parse.SplitResult, max_bytes: int) -> Fe
 
 
 def split_content_type(value: str) -> tuple[str, str]:
-    """``text/html; charset=UTF-8`` -> (``text/html``, ``utf-8``)."""
-    mime, _, params = value.partition(";")
-    charset = ""
-    for param in params.split(";"):
-        key, _, val = param.strip().partition("=")
-        if key.strip().lower() == "charset":
-            charset = val.strip().strip("\"'").lower()
-    return mime.strip().lower(), charset
+    """``text/html; charset="UTF-8"`` -> (``text/html``, ``utf-8``); ("", "") when absent.
+
+    ``email.message`` reads the header (quoting, RFC 2231 parameters); a type without exactly
+    one ``/`` is ``text/plain``, as RFC 2045 says.
+    """
+    if not value.strip():
+        return "", ""
+    header = email.message.Message()
+    header["content-type"] = value
+    return header.get_content_type(), header.get_content_charset("") or ""
 
 
 _MAGIC = (b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF")
@@ -373,13 +370,24 @@ def sniff_type(body: bytes) -> str:
     return "text/plain"
 
 
-def parse_set_cookie(header: str, set_by: str) -> RawCookie:
-    first, *attributes = header.split(";")
-    name = first.partition("=")[0].strip()
+def parse_set_cookie(header: str, set_by: str) -> RawCookie | None:
+    """One ``Set-Cookie`` header, or None for one that names no cookie (``; Secure``).
+
+    ``http.cookiejar`` splits it the way browsers do: the first ``name=value`` is the cookie,
+    every later pair an attribute (the last of a kind wins), and an ``Expires`` that is not a
+    date is dropped. (``http.cookies`` parses *Cookie* headers: it would read ``a=1; b=2`` as
+    two cookies and drop a cookie whose value holds a space or a quote.)
+    """
+    # CookieJar's own parser of Set-Cookie headers; typeshed leaves it out (it is not in
+    # __all__), but it has been there, unchanged in shape, since Python 2.4.
+    parsed = http.cookiejar.parse_ns_headers([header])  # type: ignore[attr-defined]
+    if not parsed:
+        return None
+    (name, _), *pairs = parsed[0]
     attrs: dict[str, str] = {}
-    for attribute in attributes:
-        key, _, value = attribute.strip().partition("=")
-        attrs[key.strip().lower()] = value.strip()
+    for key, value in pairs:
+        if key.lower() != "expires" or value is not None:  # None: not a date
+            attrs[key.lower()] = "" if value is None else str(value)
     return RawCookie(
         name=name,
         secure="secure" in attrs,
@@ -387,6 +395,6 @@ def parse_set_cookie(header: str, set_by: str) -> RawCookie:
         samesite=attrs.get("samesite", "").lower(),
         domain=attrs.get("domain", "").lower(),
         path=attrs.get("path", ""),
-        persistent="expires" in attrs or "max-age" in attrs,
+        persistent="expires" in attrs or attrs.get("max-age", "").lstrip("-").isdigit(),
         set_by=set_by,
     )

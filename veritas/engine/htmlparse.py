@@ -1,8 +1,14 @@
-"""From page bytes to a ``PageDocument``: decoded text, structure, and a selector per element.
+"""From page text to a ``PageDocument``: visible text blocks, links, forms, resources, selectors.
 
-``html.parser`` does not build a tree or imply end tags, so this module keeps its own stack,
-closes ``p``/``li``/``option``… implicitly the way browsers do, and ignores stray end tags.
+The tree is built by Lexbor (through selectolax), an HTML5 parser that follows the standard's
+tree construction: implied end tags, misnested formatting (the adoption agency), foster
+parenting out of tables, ``<template>`` contents kept out of the document, ``</br>`` read as
+``<br>``. So the elements and their selectors are the ones a browser's DOM has, and the
+selectors below find the same elements in Chromium. What a browser would not show or use is
+left out: the contents of a ``<template>`` are inert (no link in it is followed, no script in
+it is loaded), and NUL characters in text are dropped as the parser drops them.
 
+This module only walks that tree, once, in document order, and keeps what the rules read.
 Text is never normalised beyond collapsing *ASCII* whitespace (the HTML definition):
 ``str.split()`` would also eat U+2028/U+2029 and U+0085, which must reach events unchanged.
 """
@@ -11,102 +17,28 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from veritas.engine.fetch import usv_string
 
 ASCII_WS = " \t\n\f\r"
 _WS = re.compile(r"[ \t\n\f\r]+")
 
-VOID = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()  # noqa: SIM905
-)
+#: Elements whose text is never shown (the whole subtree of each).
 HIDDEN_CONTENT = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
+#: Elements that start a text block of their own: their text is one ``Block``.
 BLOCK = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "dd",
-        "details",
-        "dialog",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "td",
-        "th",
-        "tr",
-        "ul",
-        "caption",
-        "button",
-        "label",
-        "select",
-        "option",
-        "textarea",
-    ]
+    "address article aside blockquote body dd details dialog div dl dt fieldset "  # noqa: SIM905
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section "
+    "summary table td th tr ul caption button label select option textarea".split()
 )
-#: Opening one of these closes an open element of the listed tags (the parser's implied ends).
-_IMPLIED_END = {
-    "p": {"p"},
-    "li": {"li"},
-    "option": {"option"},
-    "dt": {"dt", "dd"},
-    "dd": {"dt", "dd"},
-    "tr": {"tr", "td", "th"},
-    "td": {"td", "th"},
-    "th": {"td", "th"},
-}
-_CLOSES_P = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "div",
-        "dl",
-        "fieldset",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "main",
-        "nav",
-        "ol",
-        "pre",
-        "section",
-        "table",
-        "ul",
-    ]
-)
+#: Labelable form controls (the standard's list, among the controls kept here).
+_LABELABLE = frozenset({"button", "input", "select", "textarea"})
+_TIMER_WORDS = re.compile(r"count-?down|timer|clock|expire", re.I)
+_RESOURCE_TAGS = frozenset({"iframe", "img", "embed", "video", "audio", "source"})
 
 
 def collapse(text: str) -> str:
@@ -187,46 +119,61 @@ class PageDocument:
 
 @dataclass
 class _Open:
+    """An element on the path from the root to the node being visited."""
+
     tag: str
     selector: str
     words: str
     hidden: bool
+    svg: bool  # inside <svg>: its <title> is not the document's
+    form: Form | None
     children: dict[str, int] = field(default_factory=dict)
+    # For a block element: its text so far, and the link that text belongs to.
     buffer: list[str] = field(default_factory=list)
     link_chars: int = 0
     href: str = ""
     link_selector: str = ""
+    # For an <a>: the link; for a <label>: its text and the control it labels.
+    link: Link | None = None
+    label: list[str] | None = None
+    labelled: Field | None = None
+    label_for: str = ""
 
 
-_HEAD_CONTENT = frozenset(
-    "head title meta link script style base noscript template".split()  # noqa: SIM905
-)
+def _walk(root: LexborNode) -> Iterator[tuple[bool, LexborNode]]:
+    """(True, node) on entering and (False, node) on leaving *root* and each node below it.
+
+    Iterative, so a page nested a hundred thousand deep does not exhaust Python's stack. A
+    ``<template>``'s children are not here: they are in its content fragment, outside the tree.
+    """
+    node: LexborNode | None = root
+    depth = 0
+    while node is not None:
+        yield True, node
+        child = node.child
+        if child is not None:
+            node, depth = child, depth + 1
+            continue
+        while node is not None:
+            yield False, node
+            following = node.next
+            if following is not None:
+                node = following
+                break
+            depth -= 1
+            node = node.parent if depth >= 0 else None
 
 
-def hidden_by_svg(stack: list[_Open]) -> bool:
-    return any(entry.tag == "svg" for entry in stack)
-
-
-_TIMER_WORDS = re.compile(r"count-?down|timer|clock|expire", re.I)
-
-
-class _Parser(HTMLParser):
+class _Extractor:
     def __init__(self, url: str) -> None:
-        super().__init__(convert_charrefs=True)
         self.doc = PageDocument(base_url=url)
-        self.stack: list[_Open] = [_Open("#root", "", "", False)]
-        self.in_title = False
-        self.title_seen = False
-        self.base_seen = False
-        self.title_parts: list[str] = []
-        self.script_parts: list[str] | None = None
-        self.form: Form | None = None
-        self.link: Link | None = None
-        self.label_for: dict[str, str] = {}
-        self.label_stack: list[tuple[str, list[Field]]] = []
+        self.stack: list[_Open] = [_Open("#root", "", "", False, False, None)]
+        self.title: str | None = None
+        self.link: Link | None = None  # the innermost open link
+        self.open_labels: list[_Open] = []
+        self.labels: list[_Open] = []  # closed, inner before outer
 
-    # -- helpers -------------------------------------------------------------------------
-    def _resolve(self, href: str) -> str:
+    def resolve(self, href: str) -> str:
         """The absolute URL, or "" for one that cannot be parsed (``http://[x``, port 99999).
 
         Every URL the rules see has been through here, so they may parse it without guards.
@@ -239,7 +186,78 @@ class _Parser(HTMLParser):
             return ""
         return url
 
-    def _selector_for(self, tag: str, attrs: dict[str, str], parent: _Open) -> str:
+    def run(self, tree: LexborHTMLParser) -> PageDocument:
+        # The document's base URL is its first <base href>, wherever the element stands.
+        base = tree.css_first("base[href]")
+        if base is not None:
+            self.doc.base_url = self.resolve(base.attributes.get("href") or "") or self.doc.base_url
+        for entering, node in _walk(tree.root) if tree.root is not None else ():
+            if node.is_text_node:
+                if entering:
+                    self.text(node.text_content or "")
+            elif not node.is_element_node:
+                continue  # comments
+            elif entering:
+                self.enter(node.tag or "", node)
+            else:
+                self.leave()
+        self.flush(self.stack[0])
+        self.doc.title = collapse(self.title or "")
+        self.label_by_id()
+        return self.doc
+
+    # -- the walk ----------------------------------------------------------------------------
+    def enter(self, tag: str, node: LexborNode) -> None:
+        attrs = {name: value or "" for name, value in node.attributes.items()}
+        parent = self.stack[-1]
+        selector = self.selector_for(tag, attrs, parent)
+        words = " ".join(
+            x for x in (parent.words, attrs.get("class", ""), attrs.get("id", "")) if x
+        )
+        style = attrs.get("style", "").replace(" ", "").lower()
+        hidden = (
+            parent.hidden
+            or tag in HIDDEN_CONTENT
+            or "hidden" in attrs
+            or "display:none" in style
+            or "visibility:hidden" in style
+        )
+        if tag in BLOCK:
+            self.flush(self.block_owner())
+        if tag == "br":
+            self.text(" ")
+        entry = _Open(tag, selector, words, hidden, parent.svg or tag == "svg", parent.form)
+        self.stack.append(entry)
+        self.element(entry, attrs, node)
+
+    def leave(self) -> None:
+        entry = self.stack.pop()
+        if entry.tag in BLOCK:
+            self.flush(entry)
+        if entry.link is not None:
+            entry.link.text = collapse(entry.link.text)
+            self.doc.links.append(entry.link)
+            self.link = next((e.link for e in reversed(self.stack) if e.link), None)
+        if entry.label is not None:
+            self.labels.append(self.open_labels.pop())
+
+    def text(self, data: str) -> None:
+        entry = self.stack[-1]
+        if entry.hidden:
+            return
+        owner = self.block_owner()
+        owner.buffer.append(data)
+        if self.link is not None:
+            self.link.text += data
+            owner.link_chars += len(data.strip())
+            if not owner.href:
+                owner.href, owner.link_selector = self.link.href, self.link.selector
+        if self.open_labels:
+            label = self.open_labels[-1].label
+            assert label is not None
+            label.append(data)
+
+    def selector_for(self, tag: str, attrs: dict[str, str], parent: _Open) -> str:
         if tag in ("html", "head", "body"):
             return tag
         if attrs.get("id"):
@@ -249,10 +267,15 @@ class _Parser(HTMLParser):
         part = f"{tag}:nth-of-type({count})"
         return f"{parent.selector} > {part}" if parent.selector else part
 
-    def _hidden(self) -> bool:
-        return self.stack[-1].hidden
+    def block_owner(self) -> _Open:
+        for entry in reversed(self.stack):
+            if entry.tag in BLOCK:
+                return entry
+        return self.stack[0]
 
-    def _flush(self, entry: _Open) -> None:
+    def flush(self, entry: _Open) -> None:
+        if not entry.buffer:
+            return  # most blocks hold only other blocks: nothing to collapse
         text = collapse("".join(entry.buffer))
         if text and not entry.hidden:
             all_link = entry.link_chars >= len("".join(entry.buffer).strip())
@@ -267,187 +290,85 @@ class _Parser(HTMLParser):
         entry.href = ""
         entry.link_selector = ""
 
-    def _block_owner(self) -> _Open:
-        for entry in reversed(self.stack):
-            if entry.tag in BLOCK or entry.tag == "#root":
-                return entry
-        return self.stack[0]
-
-    def _close(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                while len(self.stack) > depth:
-                    self._pop()
-                return
-
-    def _pop(self) -> None:
-        entry = self.stack.pop()
-        if entry.tag in BLOCK:
-            self._flush(entry)
-        if entry.tag == "a" and self.link is not None:
-            self.link.text = collapse(self.link.text)
-            self.doc.links.append(self.link)
-            self.link = None
-        elif entry.tag == "form":
-            self.form = None
-        elif entry.tag == "title":
-            self.in_title = False
-            self.title_seen = True
-        elif entry.tag == "script" and self.script_parts is not None:
-            self.doc.inline_scripts.append("".join(self.script_parts))
-            self.script_parts = None
-        elif entry.tag == "label" and self.label_stack:
-            text, fields = self.label_stack.pop()
-            for control in fields:
-                control.label = control.label or collapse(text)
-
-    # -- HTMLParser callbacks --------------------------------------------------------------
-    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
-        attrs = {name: (value or "") for name, value in attr_list}
-        for closing in _IMPLIED_END.get(tag, ()):
-            if any(entry.tag == closing for entry in self.stack[1:]):
-                self._close(closing)
-        if tag in _CLOSES_P and any(entry.tag == "p" for entry in self.stack[1:]):
-            self._close("p")
-        if tag not in _HEAD_CONTENT and any(entry.tag == "head" for entry in self.stack[1:]):
-            self._close("head")  # content before </head> (or without it) starts the body
-        if tag == "br":
-            self.handle_data(" ")
-        parent = self.stack[-1]
-        selector = self._selector_for(tag, attrs, parent)
-        words = " ".join(
-            x for x in (parent.words, attrs.get("class", ""), attrs.get("id", "")) if x
-        )
-        style = attrs.get("style", "").replace(" ", "").lower()
-        hidden = (
-            parent.hidden
-            or tag in HIDDEN_CONTENT
-            or "hidden" in attrs
-            or "display:none" in style
-            or "visibility:hidden" in style
-        )
-        if tag in BLOCK:
-            self._flush(self._block_owner())
-        self._element(tag, attrs, selector, words, hidden)
-        if tag not in VOID:
-            self.stack.append(_Open(tag, selector, words, hidden))
-            if tag == "label":
-                self.label_stack.append(("", []))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in VOID:
-            self._close(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "br":
-            self.handle_data("\n")
-            return
-        self._close(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title:
-            self.title_parts.append(data)
-            return
-        if self.script_parts is not None:
-            self.script_parts.append(data)
-            return
-        if self._hidden():
-            return
-        owner = self._block_owner()
-        owner.buffer.append(data)
-        if self.link is not None:
-            self.link.text += data
-            owner.link_chars += len(data.strip()) if data.strip() else 0
-            if not owner.href:
-                owner.href, owner.link_selector = self.link.href, self.link.selector
-        if self.label_stack:
-            text, fields = self.label_stack[-1]
-            self.label_stack[-1] = (text + data, fields)
-
-    # -- elements ------------------------------------------------------------------------
-    def _element(
-        self, tag: str, attrs: dict[str, str], selector: str, words: str, hidden: bool
-    ) -> None:
-        doc = self.doc
+    # -- what each element contributes -------------------------------------------------------
+    def element(self, entry: _Open, attrs: dict[str, str], node: LexborNode) -> None:
+        doc, tag, selector = self.doc, entry.tag, entry.selector
         if _TIMER_WORDS.search(attrs.get("class", "") + " " + attrs.get("id", "")):
             doc.timer_selectors.append(selector)
-        if tag == "title" and not self.title_seen and not hidden_by_svg(self.stack):
-            self.in_title = True
-        elif tag == "base" and attrs.get("href") and not self.base_seen:
-            self.base_seen = True
-            doc.base_url = self._resolve(attrs["href"]) or doc.base_url
+        if tag == "title" and self.title is None and not entry.svg:
+            self.title = node.text(deep=True)
         elif tag == "meta":
-            entry: dict[str, str] = {
+            found: dict[str, str] = {
                 k: attrs[k]
                 for k in ("name", "property", "http-equiv", "charset", "content")
                 if k in attrs
             }
-            if entry:
-                doc.meta.append(entry)
+            if found:
+                doc.meta.append(found)
         elif tag == "a":
-            if self.link is not None:
-                self.link.text = collapse(self.link.text)
-                doc.links.append(self.link)
             raw = attrs.get("href", "")
-            href = self._resolve(raw) if "href" in attrs else ""
-            self.link = Link(href, raw, "", attrs.get("rel", "").lower(), selector, words)
+            href = self.resolve(raw) if "href" in attrs else ""
+            self.link = entry.link = Link(
+                href, raw, "", attrs.get("rel", "").lower(), selector, entry.words
+            )
         elif tag == "script":
             if attrs.get("src"):
-                doc.resources.append(Resource("script", self._resolve(attrs["src"]), selector))
+                doc.resources.append(Resource("script", self.resolve(attrs["src"]), selector))
             else:
-                self.script_parts = []
+                doc.inline_scripts.append(node.text(deep=True))
         elif tag == "link" and "stylesheet" in attrs.get("rel", "").lower() and attrs.get("href"):
-            doc.resources.append(Resource("stylesheet", self._resolve(attrs["href"]), selector))
-        elif tag in ("iframe", "img", "embed", "video", "audio", "source") and attrs.get("src"):
-            doc.resources.append(Resource(tag, self._resolve(attrs["src"]), selector))
+            doc.resources.append(Resource("stylesheet", self.resolve(attrs["href"]), selector))
+        elif tag in _RESOURCE_TAGS and attrs.get("src"):
+            doc.resources.append(Resource(tag, self.resolve(attrs["src"]), selector))
         elif tag == "form":
-            action = self._resolve(attrs["action"]) if attrs.get("action") else doc.base_url
-            self.form = Form(len(doc.forms), action, attrs.get("method", "get").lower(), selector)
-            doc.forms.append(self.form)
-        elif tag in ("input", "select", "textarea", "button"):
-            self._field(tag, attrs, selector, hidden)
-        elif tag == "label" and attrs.get("for"):
-            self.label_for[selector] = attrs["for"]
+            action = self.resolve(attrs["action"]) if attrs.get("action") else doc.base_url
+            entry.form = Form(len(doc.forms), action, attrs.get("method", "get").lower(), selector)
+            doc.forms.append(entry.form)
+        elif tag in _LABELABLE:
+            self.control(entry, attrs)
+        elif tag == "label":
+            entry.label, entry.label_for = [], attrs.get("for", "")
+            self.open_labels.append(entry)
 
-    def _field(self, tag: str, attrs: dict[str, str], selector: str, hidden: bool) -> None:
+    def control(self, entry: _Open, attrs: dict[str, str]) -> None:
+        tag = entry.tag
         kind = attrs.get("type", "text").lower() if tag == "input" else tag
+        form = entry.form
         control = Field(
             kind=kind,
             name=attrs.get("name", ""),
             value=attrs.get("value", ""),
             checked="checked" in attrs or "selected" in attrs,
-            selector=selector,
-            form_index=self.form.index if self.form is not None else -1,
+            selector=entry.selector,
+            form_index=form.index if form is not None else -1,
             id=attrs.get("id", ""),
             placeholder=attrs.get("placeholder", ""),
-            hidden=hidden or kind == "hidden",
+            hidden=entry.hidden or kind == "hidden",
         )
         self.doc.fields.append(control)
-        if self.form is not None:
-            self.form.fields.append(control)
-        if self.label_stack:
-            self.label_stack[-1][1].append(control)
+        if form is not None:
+            form.fields.append(control)
+        if kind != "hidden":
+            # A label without ``for`` labels its first labelable descendant.
+            for label in self.open_labels:
+                if not label.label_for and label.labelled is None:
+                    label.labelled = control
         if not control.hidden and tag != "button":
             self.doc.flow.append(control)
 
+    def label_by_id(self) -> None:
+        """Give each control the text of its first label (``for=id``, or around it)."""
+        by_id: dict[str, Field] = {}
+        for control in reversed(self.doc.fields):
+            by_id[control.id] = control  # the first control with an id wins
+        for label in self.labels:  # in the order they were closed: inner before outer
+            target = by_id.get(label.label_for) if label.label_for else label.labelled
+            if target is not None and not target.label and label.label is not None:
+                target.label = collapse("".join(label.label))
+
 
 def parse_html(text: str, url: str) -> PageDocument:
-    parser = _Parser(url)
-    parser.feed(text)
-    parser.close()
-    while len(parser.stack) > 1:
-        parser._pop()
-    parser._flush(parser.stack[0])
-    doc = parser.doc
-    doc.title = collapse("".join(parser.title_parts))
-    if parser.link is not None:
-        parser.link.text = collapse(parser.link.text)
-        doc.links.append(parser.link)
-    # <label for=id> text, found after the whole page is read (the label may come first).
-    labels = {block.selector: block.text for block in doc.blocks if block.kind == "label"}
-    by_id = {control.id: control for control in doc.fields if control.id}
-    for selector, target in parser.label_for.items():
-        if target in by_id and selector in labels and not by_id[target].label:
-            by_id[target].label = labels[selector]
-    return doc
+    # Lexbor reads UTF-8: a lone surrogate (which no decoder yields, but a caller's text may
+    # hold) becomes U+FFFD first, as a browser's USVString conversion does.
+    tree = LexborHTMLParser(usv_string(text))
+    return _Extractor(url).run(tree)

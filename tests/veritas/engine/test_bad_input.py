@@ -206,8 +206,9 @@ def test_link_with_lone_surrogate_is_followed_as_ufffd(
         (f"{base}/index.html", True, ""),
         (f"{base}/\ufffdx.html", True, "Replacement"),
     ]
-    # The href is recorded as written; what is requested is the UTF-8 of U+FFFD, once.
-    assert pages[0]["links"][0]["href"] == f"{base}/\ud800x.html"
+    # The parser reads the text as a browser does, each lone surrogate as U+FFFD; what is
+    # requested is the UTF-8 of U+FFFD, once.
+    assert pages[0]["links"][0]["href"] == f"{base}/\ufffdx.html"
     assert requested == ["/index.html", "/%EF%BF%BDx.html"]
 
 

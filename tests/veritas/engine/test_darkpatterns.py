@@ -51,7 +51,7 @@ def test_pattern(html: str, kind: str) -> None:
 
 def test_countdown_script() -> None:
     html = '<span class="countdown">10:00</span><script>setInterval(tick, 1000)</script>'
-    assert ("false_urgency", "span:nth-of-type(1)") in found(html)
+    assert ("false_urgency", "body > span:nth-of-type(1)") in found(html)
 
 
 def test_evidence() -> None:
