@@ -14,7 +14,7 @@
     harness merge RUN...            shard runs of one stage/commit/corpus into one report
     harness nightly                 validate the current stage with xdist (what a schedule calls)
     harness selftest [--through ws] [--json]  inject Queue faults; every one must be caught
-    harness bench ipc [...]         transports side by side
+    harness bench ipc [...]         transports side by side; --peers adds pyzmq, mp Queue, the floor
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
     harness failover --points N     sever the Queue at N random points; nothing may be lost
@@ -155,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     ipc.add_argument("--payload", choices=("small", "screenshot"), default="small")
     ipc.add_argument("--rate", type=float, default=0.0, help="pace the child at R events/s")
     ipc.add_argument("--repeats", type=int, default=5)
+    ipc.add_argument("--peers", action="store_true", help="add the floor, mp Queue and pyzmq")
     ipc.add_argument("--json", action="store_true")
     hb = bench_sub.add_parser("harness", help="wall, audit and harness time of a validation")
     hb.add_argument("--corpus", type=Path, action="append", default=None)
@@ -252,7 +253,7 @@ def _bench_ipc(args: argparse.Namespace) -> int:
 
     if args.events < 2 or args.repeats < 1:
         return _usage_error("--events must be >= 2 and --repeats >= 1")
-    result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats)
+    result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats, peers=args.peers)
     return _emit(args, f"ipc-{args.payload}", result, table)
 
 
