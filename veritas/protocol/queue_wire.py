@@ -65,11 +65,26 @@ def encode_batch(events: Sequence[ProgressEvent]) -> bytes:
     return BATCH + pickle.dumps([e.as_tuple() for e in events], protocol=5)
 
 
+def batch_frame(events: Sequence[ProgressEvent]) -> list[bytes]:
+    """``encode_batch(events)`` framed as ``Connection.send_bytes`` frames it, as the parts
+    to write in order: one for a small batch, the header apart for a large one, so that a
+    large pickled body is never copied only to put its length in front."""
+    body = pickle.dumps([e.as_tuple() for e in events], protocol=5)
+    size = len(body) + 1
+    if size > 0x7FFFFFFF:
+        return [_LEN.pack(-1) + _LONG_LEN.pack(size) + BATCH, body]
+    head = _BATCH_HEAD.pack(size, BATCH)
+    return [head + body] if size <= _JOIN_MAX else [head, body]
+
+
 def decode_batch(message: bytes) -> list[ProgressEvent]:
     if message[:1] != BATCH:
         raise WireError(f"expected a batch, got kind {message[:1]!r}")
     try:
-        rows: Any = _BuiltinsOnly(io.BytesIO(memoryview(message)[1:])).load()
+        # BytesIO shares a bytes object's buffer (a slice or a memoryview would be copied).
+        stream = io.BytesIO(message)
+        stream.seek(1)
+        rows: Any = _BuiltinsOnly(stream).load()
         return [ProgressEvent(*row) for row in rows]
     except WireError:
         raise
@@ -105,6 +120,10 @@ def shut_down(conn: Connection, how: int = socket.SHUT_WR) -> None:
 
 _LEN = struct.Struct("!i")
 _LONG_LEN = struct.Struct("!Q")
+_BATCH_HEAD = struct.Struct("!ic")  # a frame's length and the batch's kind byte
+#: Up to this size a frame is written as one joined buffer (copying it costs less than a
+#: second buffer); above it the header goes apart.
+_JOIN_MAX = 0xFFFF
 
 
 class FrameError(ValueError):
