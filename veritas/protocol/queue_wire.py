@@ -20,9 +20,9 @@ Frames are ``multiprocessing.connection``'s own: a 4-byte big-endian signed leng
 bytes, or -1, an 8-byte length and the bytes (CPython keeps this "for wire compatibility with
 3.7"). The tests check both directions against the running interpreter.
 
-``FrameProtocol`` is an ``asyncio.Protocol``: the selector's read callback decodes the frames
-and hands the messages on in the same step, with no stream reader and no task to wake in
-between. A batch from the child therefore costs the loop one step fewer than a line on stdout,
+``FrameProtocol`` is an ``asyncio.BufferedProtocol``: the selector's read callback reads into
+the frame decoder's own buffers, decodes the frames and hands the messages on in the same
+step, with no stream reader and no task to wake in between. A batch from the child therefore costs the loop one step fewer than a line on stdout,
 which goes through a ``StreamReader`` and the task reading it.
 """
 
