@@ -14,7 +14,7 @@
     harness merge RUN...            shard runs of one stage/commit/corpus into one report
     harness nightly                 validate the current stage with xdist (what a schedule calls)
     harness selftest [--through ws] [--json]  inject Queue faults; every one must be caught
-    harness bench ipc [...]         transports side by side
+    harness bench ipc [...]         transports side by side; --peers adds pyzmq, mp Queue, the floor
     harness bench harness [...]     what a validation costs; --scale 50,200 for growth
     harness bench startup [...]     an audit from spawn to its end, broken down, per mode
     harness gen-corpus --cases N DIR  a generated corpus (for scaling benchmarks; not committed)
@@ -130,7 +130,7 @@ def _bench_ipc(args: argparse.Namespace) -> int:
 
     if args.events < 2 or args.repeats < 1:
         return _usage_error("--events must be >= 2 and --repeats >= 1")
-    result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats)
+    result = run_ipc_bench(args.events, args.payload, args.rate, args.repeats, peers=args.peers)
     return _emit(args, f"ipc-{args.payload}", result, table)
 
 

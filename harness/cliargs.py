@@ -285,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pace the child at R events/s (default 0: as fast as it can)",
     )
     ipc.add_argument(
+        "--peers",
+        action="store_true",
+        help="add the batched-socket floor, multiprocessing.Queue and pyzmq (bench extra) "
+        "to the same interleaved run",
+    )
+    ipc.add_argument(
         "--repeats", type=int, default=5, metavar="K", help="runs per transport (default 5)"
     )
     _json(ipc)

@@ -2,8 +2,13 @@
 
 Each transport moves the same synthetic stream (``veritas.engine.synthetic``) from a child process to
 an async ``send`` in the parent, ``repeats`` times, interleaved so that machine noise hits all
-of them alike; medians are reported. Throughput is measured from the first event's emit time
-to the last event's delivery (process start-up excluded); latency is emit → ``send`` per event.
+of them alike; medians are reported, with the spread (lowest and highest) across repeats.
+Throughput is measured from the first event's emit time to the last event's delivery (process
+start-up excluded); latency is emit → ``send`` per event.
+
+With ``peers=True`` the same interleaved run adds the peers of ``benchpeers`` (the
+batched-socket floor, ``multiprocessing.Queue``, pyzmq PUSH/PULL per event and batched) and
+every transport's ratio to the floor.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
-from dataclasses import dataclass
 from multiprocessing.connection import Listener
 from pathlib import Path
 from typing import Any
 
+from harness.tools.benchclock import Clock, Sample
+from harness.tools.benchpeers import PEERS, ZMQ_PEERS, run_peer, zmq_available
 from veritas.parent.outcome import percentile
 from veritas.parent.runner import AuditRunner
 from veritas.protocol.event import ProgressEvent
@@ -32,48 +37,13 @@ PAYLOADS = {"small": 0, "screenshot": 200_000}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Sample:
-    events: int
-    seconds: float
-    latencies_ms: list[float]
-    payload_bytes: int
-    attested: str
-
-    @property
-    def events_per_s(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
 def stream_url(events: int, payload: str, rate: float) -> str:
     url = f"synthetic:?events={events}&payload={PAYLOADS[payload]}"
     return url + (f"&rate={rate:g}" if rate else "")
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.first_emit: float | None = None
-        self.last_send = 0.0
-        self.latencies: list[float] = []
-        self.count = 0
-        self.bytes = 0
-
-    async def send(self, event: ProgressEvent) -> None:
-        now = time.time()
-        if self.first_emit is None:
-            self.first_emit = event.timestamp
-        self.last_send = now
-        self.latencies.append((now - event.timestamp) * 1000.0)
-        self.count += 1
-        self.bytes += len(event.data or b"")
-
-    def sample(self, attested: str) -> Sample:
-        seconds = self.last_send - (self.first_emit or self.last_send)
-        return Sample(self.count, seconds, self.latencies, self.bytes, attested)
-
-
 async def _run_transport(mode: str, url: str) -> Sample:
-    clock = _Clock()
+    clock = Clock()
     outcome = await AuditRunner(url, mode=mode, audit_id="bench", timeout=600).run(clock.send)  # type: ignore[arg-type]
     if outcome.state != "completed":
         raise RuntimeError(f"{mode} run ended {outcome.state}: {outcome.stderr_tail[-3:]}")
@@ -81,7 +51,7 @@ async def _run_transport(mode: str, url: str) -> Sample:
 
 
 async def _run_pipe(url: str) -> Sample:
-    clock = _Clock()
+    clock = Clock()
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
     authkey = os.urandom(32)
@@ -114,33 +84,78 @@ async def _run_pipe(url: str) -> Sample:
     return clock.sample("pipe")
 
 
-def run_ipc_bench(events: int, payload: str, rate: float, repeats: int) -> dict[str, Any]:
+def _run(mode: str, url: str) -> Sample:
+    if mode == "pipe":
+        return asyncio.run(_run_pipe(url))
+    if mode in PEERS:
+        return asyncio.run(run_peer(mode, url))
+    return asyncio.run(_run_transport(mode, url))
+
+
+def _spread(values: list[float], digits: int) -> list[float]:
+    return [round(min(values), digits), round(max(values), digits)]
+
+
+def run_ipc_bench(
+    events: int, payload: str, rate: float, repeats: int, *, peers: bool = False
+) -> dict[str, Any]:
     url = stream_url(events, payload, rate)
-    samples: dict[str, list[Sample]] = {m: [] for m in MODES}
+    left_out: dict[str, str] = {}
+    order = list(MODES)
+    if peers:
+        order += PEERS
+        if not zmq_available():
+            order = [m for m in order if m not in ZMQ_PEERS]
+            left_out |= {
+                m: "pyzmq not installed (pip install veritas-ipc[bench])" for m in ZMQ_PEERS
+            }
+    samples: dict[str, list[Sample]] = {m: [] for m in order}
     for _ in range(repeats):
-        for mode in MODES:
-            run = _run_pipe(url) if mode == "pipe" else _run_transport(mode, url)
-            samples[mode].append(asyncio.run(run))
+        for mode in order:
+            samples[mode].append(_run(mode, url))
     modes: dict[str, dict[str, Any]] = {}
     for mode, runs in samples.items():
+        per_s = [s.events_per_s for s in runs]
+        mb = [s.mb_per_s for s in runs]
+        p50 = [percentile(s.latencies_ms, 50) for s in runs]
+        p99 = [percentile(s.latencies_ms, 99) for s in runs]
         modes[mode] = {
-            "events_per_s": round(statistics.median(s.events_per_s for s in runs), 1),
-            "mb_per_s": round(
-                statistics.median(
-                    s.payload_bytes / s.seconds / 1e6 if s.seconds else 0.0 for s in runs
-                ),
-                2,
-            ),
-            "p50_ms": round(statistics.median(percentile(s.latencies_ms, 50) for s in runs), 3),
-            "p99_ms": round(statistics.median(percentile(s.latencies_ms, 99) for s in runs), 3),
-            "p99_runs_ms": [round(percentile(s.latencies_ms, 99), 3) for s in runs],
+            "events_per_s": round(statistics.median(per_s), 1),
+            "mb_per_s": round(statistics.median(mb), 2),
+            "p50_ms": round(statistics.median(p50), 3),
+            "p99_ms": round(statistics.median(p99), 3),
+            "p99_runs_ms": [round(x, 3) for x in p99],
             # every run's latencies together: steadier than a median of per-run tails
             "p99_pooled_ms": round(percentile([x for s in runs for x in s.latencies_ms], 99), 3),
+            # lowest and highest across the repeats
+            "spread": {
+                "events_per_s": _spread(per_s, 1),
+                "mb_per_s": _spread(mb, 2),
+                "p50_ms": _spread(p50, 3),
+                "p99_ms": _spread(p99, 3),
+            },
             "attested": sorted({s.attested for s in runs}),
             "events_per_run": sorted({s.events for s in runs}),
         }
-    result = {"modes": modes, "events": events, "payload": payload, "rate": rate}
-    return result | {"repeats": repeats, "p99_paired": paired_p99(result)}
+    result: dict[str, Any] = {"modes": modes, "events": events, "payload": payload, "rate": rate}
+    result |= {"repeats": repeats, "p99_paired": paired_p99(result)}
+    if peers:
+        result["peers"] = {"left_out": left_out, "vs_floor": vs_floor(result)}
+    return result
+
+
+def key_metric(result: dict[str, Any]) -> str:
+    """What a run is judged by: MB/s for screenshots, p99 when paced, else events/s."""
+    if result["rate"]:
+        return "p99_ms"
+    return "mb_per_s" if result["payload"] == "screenshot" else "events_per_s"
+
+
+def vs_floor(result: dict[str, Any]) -> dict[str, float]:
+    """Each transport's key metric over the floor's (for p99: above 1 is slower)."""
+    m, key = result["modes"], key_metric(result)
+    floor = m["floor"][key]
+    return {mode: round(v[key] / floor, 3) if floor else 0.0 for mode, v in m.items()}
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
@@ -185,17 +200,27 @@ def paired_p99(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
+    key = key_metric(result)
+    floor = result.get("peers", {}).get("vs_floor", {})
     lines = [
         f"IPC benchmark: {result['events']} events, payload {result['payload']}, "
-        f"rate {result['rate'] or 'unpaced'}, median of {result['repeats']} runs",
-        f"{'transport':<10}{'events/s':>12}{'MB/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
-        f"{'p99 pooled':>12}  attested",
+        f"rate {result['rate'] or 'unpaced'}, median of {result['repeats']} runs "
+        f"(spread: lowest-highest {key} across runs)",
+        f"{'transport':<12}{'events/s':>12}{'MB/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'p99 pooled':>12}  {'spread':<20}{'vs floor' if floor else '':<9} attested",
     ]
     for mode, m in result["modes"].items():
+        low, high = m["spread"][key]
+        digits = 0 if key == "events_per_s" else (2 if key == "mb_per_s" else 3)
+        spread = f"{low:,.{digits}f}-{high:,.{digits}f}"
+        ratio = f"{floor[mode]:.2f}x" if mode in floor else ""
         lines.append(
-            f"{mode:<10}{m['events_per_s']:>12,.0f}{m['mb_per_s']:>10.2f}{m['p50_ms']:>10.3f}"
-            f"{m['p99_ms']:>10.3f}{m['p99_pooled_ms']:>12.3f}  {','.join(m['attested'])}"
+            f"{mode:<12}{m['events_per_s']:>12,.0f}{m['mb_per_s']:>10.2f}{m['p50_ms']:>10.3f}"
+            f"{m['p99_ms']:>10.3f}{m['p99_pooled_ms']:>12.3f}  {spread:<20}{ratio:<9} "
+            f"{','.join(m['attested'])}"
         )
+    for mode, why in result.get("peers", {}).get("left_out", {}).items():
+        lines.append(f"{mode:<12}left out: {why}")
     lines += [f"{k}: {v}" for k, v in ratios(result).items()]
     p = result["p99_paired"]
     lines.append(

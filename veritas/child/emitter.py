@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from veritas.child.seqlog import SeqLog
@@ -91,16 +92,17 @@ class Emitter:
         data: bytes | None = None,
     ) -> ProgressEvent:
         with self._lock:
-            event = ProgressEvent.stamped(
+            event = ProgressEvent(
                 self.audit_id,
                 self._seq,
                 type,
                 phase,
-                step=step,
-                pct=pct,
-                detail=detail,
-                summary=summary,
-                data=data,
+                step,
+                pct,
+                detail,
+                {} if summary is None else summary,
+                data,
+                time.time(),
             )
             validate_event(event)
             check_order(self.last_type, type)

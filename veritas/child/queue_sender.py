@@ -32,9 +32,11 @@ thread is done. Shutting down the receiving side too would make the parent's nex
 acknowledgement fail.
 
 Locking: ``_send_lock`` makes one ``put`` (or the end of stream) at a time write, and keeps
-the order of the writes that of the credit taken. ``_cond`` guards ``_in_flight``,
-``_sizes``, ``_in_flight_bytes``, ``_failure``, ``_end_read`` and ``_closing``. The ack thread
-is the only one that receives.
+the order of the writes that of the credit taken. ``_lock`` guards ``_in_flight``,
+``_sizes``, ``_in_flight_bytes``, ``_failure``, ``_end_read`` and ``_closing``; ``_cond`` is
+the condition on that same lock that a put waits on for acknowledgements, so a put that
+finds room takes one plain lock and nothing else. The ack thread is the only one that
+receives.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from veritas.protocol.event import ProgressEvent
 from veritas.protocol.queue_wire import (
     END,
     MAX_BYTES,
+    batch_frame,
     decode_ack,
     encode_batch,
     frame_header,
@@ -116,7 +119,8 @@ class QueueSender:
             self._poll = select.poll()
             self._poll.register(self._out.fileno(), select.POLLOUT)
         self._send_lock = threading.Lock()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # waits for acknowledgements
         self.sends = 0  # messages written (for tests and benches)
         self._in_flight = 0  # sent and not yet acknowledged
         self._sizes: collections.deque[int] = collections.deque()  # their payload sizes
@@ -149,23 +153,17 @@ class QueueSender:
         Raises QueueFailure, with the event not accepted, instead of dropping it.
         """
         deadline = time.monotonic() + self.put_timeout
-        size = len(event.data or b"")
-        if not self._send_lock.acquire(timeout=self.put_timeout):
+        data = event.data
+        size = 0 if data is None else len(data)
+        # The usual put finds both locks free and room in flight: no timeout bookkeeping.
+        if not self._send_lock.acquire(False) and not self._send_lock.acquire(
+            timeout=self.put_timeout
+        ):
             raise QueueFailure(self._fail(f"put timed out after {self.put_timeout:g}s"))
         try:
-            with self._cond:
-                while self._failure is None and self._full(size):
-                    left = self._patience(deadline)
-                    if left <= 0:
-                        self._failure = (
-                            f"put timed out after {self.put_timeout:g}s with "
-                            f"{self._in_flight} events ({self._in_flight_bytes} payload bytes) "
-                            f"in flight (maxsize {self.maxsize}, max_bytes {self.max_bytes})"
-                        )
-                        break
-                    self._cond.wait(left)
-                if self._failure is not None:
-                    raise QueueFailure(self._failure)
+            with self._lock:
+                if self._failure is not None or self._full(size):
+                    self._wait_for_room(size, deadline)
                 # Counted before the write: the parent may acknowledge it before it returns.
                 self._in_flight += 1
                 self._sizes.append(size)
@@ -173,20 +171,36 @@ class QueueSender:
             try:
                 self._send_event(event, deadline)
             except Exception as exc:
-                with self._cond:
+                with self._lock:
                     self._in_flight -= 1
                     self._in_flight_bytes -= self._sizes.pop()
                 raise QueueFailure(self._fail(f"put failed: {type(exc).__name__}: {exc}")) from None
         finally:
             self._send_lock.release()
 
+    def _wait_for_room(self, size: int, deadline: float) -> None:
+        """Wait until a put of *size* payload bytes may go; raise QueueFailure if it may not.
+        (The caller holds ``_lock``.)"""
+        while self._failure is None and self._full(size):
+            left = self._patience(deadline)
+            if left <= 0:
+                self._failure = (
+                    f"put timed out after {self.put_timeout:g}s with "
+                    f"{self._in_flight} events ({self._in_flight_bytes} payload bytes) "
+                    f"in flight (maxsize {self.maxsize}, max_bytes {self.max_bytes})"
+                )
+                break
+            self._cond.wait(left)
+        if self._failure is not None:
+            raise QueueFailure(self._failure)
+
     def _patience(self, deadline: float) -> float:
         """Seconds left to wait: until *deadline* or ``put_timeout`` after the parent was last
-        heard from, whichever is later. (The caller holds ``_cond``.)"""
+        heard from, whichever is later. (The caller holds ``_lock``.)"""
         return max(deadline, self._heard + self.put_timeout) - time.monotonic()
 
     def _full(self, size: int) -> bool:
-        """Must a put of *size* payload bytes wait? (The caller holds ``_cond``.)"""
+        """Must a put of *size* payload bytes wait? (The caller holds ``_lock``.)"""
         if self._in_flight >= self.maxsize:
             return True
         return self._in_flight > 0 and self._in_flight_bytes + size > self.max_bytes
@@ -258,6 +272,11 @@ class QueueSender:
 
     def _send_event(self, event: ProgressEvent, deadline: float) -> None:
         """Write *event*'s frame (the caller holds ``_send_lock``); raise if it was not sent."""
+        if self._sever_after is None and self._injector is None and self._out is not None:
+            self.sends += 1
+            self._send_parts(batch_frame([event]), deadline)
+            self._sent += 1
+            return
         batch = [event]
         if self._sever_after is not None and self._sent >= self._sever_after:
             reason = f"fault injection: severed after {self._sent} events"
@@ -276,22 +295,36 @@ class QueueSender:
         if self._out is None:
             self._conn.send_bytes(message)
             return
-        assert self._poll is not None
         if len(message) <= 0xFFFF:
-            parts = [memoryview(frame_header(len(message)) + message)]
+            self._send_parts([frame_header(len(message)) + message], deadline)
         else:  # do not copy a large payload just to put its length in front
-            parts = [memoryview(frame_header(len(message))), memoryview(message)]
-        for part in parts:
-            while part:
-                try:
-                    part = part[self._out.send(part, socket.MSG_DONTWAIT) :]
-                except BlockingIOError:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError(
-                            f"the parent took no data for {self.put_timeout:g}s"
-                        ) from None
-                    self._poll.poll(max(1, int(left * 1000)))
+            self._send_parts([frame_header(len(message)), message], deadline)
+
+    def _send_parts(self, parts: list[bytes], deadline: float) -> None:
+        """Write *parts* in order without blocking past *deadline*; return once the kernel
+        has taken all of them (the caller holds ``_send_lock``)."""
+        out = self._out
+        assert out is not None and self._poll is not None
+        views: list[bytes | memoryview] = list(parts)
+        while True:
+            try:
+                if len(views) == 1:
+                    sent = out.send(views[0], socket.MSG_DONTWAIT)
+                else:
+                    sent = out.sendmsg(views, (), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                del views[0]
+            if not views:
+                return
+            if sent:
+                views[0] = memoryview(views[0])[sent:]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the parent took no data for {self.put_timeout:g}s")
+            self._poll.poll(max(1, int(left * 1000)))
 
     def _read_acks(self) -> None:
         try:

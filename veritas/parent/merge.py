@@ -30,6 +30,14 @@ class SeqMerger:
 
     def add(self, event: ProgressEvent, transport: str) -> list[tuple[ProgressEvent, str]]:
         """Take one received event; return those now ready for delivery, in ``seq`` order."""
+        seq = event.seq
+        if seq == self.next_seq and not self._pending and event.audit_id == self.audit_id:
+            # The usual event: the next one, nothing held back. It cannot be a duplicate
+            # (every seq seen is below next_seq) nor out of order on its transport.
+            self._seen.add(seq)
+            self._last_seq[transport] = seq
+            self.next_seq = seq + 1
+            return [(event, transport)]
         if event.audit_id != self.audit_id:
             self.faults.append(
                 f"foreign event: audit_id {event.audit_id!r} (seq {event.seq}) over {transport}"

@@ -169,7 +169,7 @@ class QueueServer:
                 on_batch(events.copy())
                 events.clear()
 
-        def on_message(message: bytes) -> bool:
+        def on_message(message: bytes | bytearray) -> bool:
             if message[:1] == BATCH:
                 try:
                     events.extend(decode_batch(message))
@@ -179,7 +179,7 @@ class QueueServer:
                     return False
                 return True
             on_read()
-            on_end(None if message == END else f"unknown message kind {message[:1]!r}")
+            on_end(None if message == END else f"unknown message kind {bytes(message[:1])!r}")
             return False
 
         self._protocol = FrameProtocol(on_message, on_end, on_read)

@@ -32,6 +32,7 @@ from veritas.parent.outcome import AuditOutcome
 from veritas.parent.queue_server import QueueServer
 from veritas.proctree import kill_leftovers, kill_tree, new_group_kwargs
 from veritas.protocol.event import ProgressEvent
+from veritas.protocol.queue_wire import MAX_BYTES
 from veritas.protocol.stdout_wire import (
     CONTROL_MARKER,
     MARKER,
@@ -50,8 +51,13 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 #: Bytes of stdout event lines read but not yet delivered at which reading stops, so that a slow
 #: consumer makes the child wait (its pipe fills) instead of growing this process's memory.
 STDOUT_BACKLOG = 4 << 20
-#: Acknowledge at least every this many delivered events, not only when the inbox is empty.
-ACK_EVERY = 64
+#: Acknowledge delivered events once a quarter of the window (``maxsize`` events or the Queue's
+#: ``max_bytes`` of payload) waits for it, and whenever the inbox is empty with payload bytes
+#: unacknowledged (the child may be waiting for exactly those); small events alone are left to
+#: accumulate. Every acknowledgement wakes a thread of the child, and one per read of the
+#: socket used to cost the child more than the events did. No deadlock: a child that waits
+#: for credit has a full window in flight, and delivering a quarter of it is acknowledged.
+ACK_SHARE = 4
 
 
 def child_pythonpath(env: Mapping[str, str]) -> str:
@@ -133,6 +139,9 @@ class _Run:
         self.server: QueueServer | None = None
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self.unacked = 0
+        self.unacked_bytes = 0
+        self.ack_events = max(1, runner.maxsize // ACK_SHARE)
+        self.ack_bytes = max(1, MAX_BYTES // ACK_SHARE)
         self.last_type: str | None = None
         self.never_connected = False
         self.stdout_backlog = 0  # bytes of event lines in the inbox, not yet delivered
@@ -145,6 +154,7 @@ class _Run:
         if self.r.mode == "queue":
             try:
                 self.server = QueueServer(self.r.maxsize, self.r.put_timeout)
+                self.ack_bytes = max(1, self.server.max_bytes // ACK_SHARE)
             except Exception as exc:
                 out.fallback_reason = f"queue could not be created: {type(exc).__name__}: {exc}"
                 log.error("audit %s: %s; using stdout", self.r.audit_id, out.fallback_reason)
@@ -307,14 +317,12 @@ class _Run:
                     elif self.server is not None:
                         # Everything before the end has been through the merger: after a gap
                         # the child would otherwise wait put_timeout for acks that never come.
-                        self.server.ack(self.unacked)
-                        self.unacked = 0
+                        self._ack()
                         self.server.end_read()
                 elif kind == "control":
                     self._on_control(payload)
-                if self.unacked and self.inbox.empty() and self.server is not None:
-                    self.server.ack(self.unacked)
-                    self.unacked = 0
+                if self.unacked_bytes and self.inbox.empty():
+                    self._ack()
             await readers[0]
             # stderr may be held open by a process the child left behind (it inherited fd 2);
             # it is killed after this, so wait for the end of stderr only briefly.
@@ -324,12 +332,21 @@ class _Run:
             for task in (*readers, exited):
                 task.cancel()
 
+    def _ack(self) -> None:
+        """Give the child credit for every event delivered so far."""
+        if self.unacked and self.server is not None:
+            self.server.ack(self.unacked)
+        self.unacked = self.unacked_bytes = 0
+
     async def _keep_alive(self, server: QueueServer) -> None:
         """While the Queue is open: a word to the child several times per ``put_timeout``, so
         a consumer that takes its time (a slow web client) is not mistaken for a hung parent."""
         while True:
             await asyncio.sleep(self.r.put_timeout / 4)
-            server.keepalive()
+            if self.unacked:
+                self._ack()
+            else:
+                server.keepalive()
 
     def _on_control(self, message: dict[str, Any]) -> None:
         if "failover" in message:
@@ -355,10 +372,10 @@ class _Run:
             runs.append([transport, event.seq, 1])
         if transport == "queue":
             self.unacked += 1
-            if self.unacked >= ACK_EVERY and self.server is not None:
-                # Within a long batch too: a busy loop must not look like a silent parent.
-                self.server.ack(self.unacked)
-                self.unacked = 0
+            if event.data:
+                self.unacked_bytes += len(event.data)
+            if self.unacked >= self.ack_events or self.unacked_bytes >= self.ack_bytes:
+                self._ack()
         self.last_type = event.type
         if event.type == "audit_complete":
             out.final_state = event.summary

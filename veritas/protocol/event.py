@@ -167,22 +167,72 @@ def check_json_value(value: Any, path: str = "summary") -> None:
     )
 
 
+def _json_native(value: Any) -> bool:
+    """True if *value* is JSON-native by exact type: the common case, checked without building
+    a path per item. False means "look closer": ``check_json_value`` decides (a subclass of
+    a native type is accepted there) and names what is wrong."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(value - value == 0.0)  # False for inf and nan
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if not (kind is str or kind is int or kind is bool or item is None) and not (
+                _json_native(item)
+            ):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            kind = type(item)
+            if not (kind is str or kind is int or kind is bool or item is None) and not (
+                _json_native(item)
+            ):
+                return False
+        return True
+    return False
+
+
+#: Phase identifiers already checked against ``PHASE_PATTERN`` (bounded: an engine names few).
+_CHECKED_PHASES: set[str] = set(PHASES)
+_CHECKED_PHASES_MAX = 1024
+
+
 def validate_event(event: ProgressEvent) -> None:
-    """Raise EventError if *event* is not a well-formed protocol event."""
+    """Raise EventError if *event* is not a well-formed protocol event.
+
+    Runs once per event on the emitting path, so the usual event (exact builtin types, a
+    phase seen before) is checked by identity and set lookups; anything else takes the
+    general checks, which accept the same values and name what is wrong.
+    """
     if event.type not in EVENT_TYPES:
         raise EventError(f"event type {event.type!r} unknown; accepted: {sorted(EVENT_TYPES)}")
-    if not isinstance(event.phase, str) or not PHASE_PATTERN.fullmatch(event.phase):
-        raise EventError(
-            f"event phase {event.phase!r} is not a phase identifier; accepted: "
-            "[a-z][a-z0-9_]* (the bundled engine's: " + ", ".join(sorted(PHASES)) + ")"
-        )
-    if not isinstance(event.pct, (int, float)) or not 0 <= event.pct <= 100:
-        raise EventError(f"event pct {event.pct!r} out of range; accepted: 0 to 100")
-    if event.data is not None and not isinstance(event.data, bytes):
-        raise EventError(f"event data is {type(event.data).__name__}, expected bytes or None")
-    if not isinstance(event.summary, dict):
-        raise EventError(f"event summary is {type(event.summary).__name__}, expected dict")
-    check_json_value(event.summary)
+    phase = event.phase
+    if type(phase) is not str or phase not in _CHECKED_PHASES:
+        if not isinstance(phase, str) or not PHASE_PATTERN.fullmatch(phase):
+            raise EventError(
+                f"event phase {phase!r} is not a phase identifier; accepted: "
+                "[a-z][a-z0-9_]* (the bundled engine's: " + ", ".join(sorted(PHASES)) + ")"
+            )
+        if type(phase) is str and len(_CHECKED_PHASES) < _CHECKED_PHASES_MAX:
+            _CHECKED_PHASES.add(phase)
+    pct = event.pct
+    if not ((type(pct) is float or type(pct) is int) and 0 <= pct <= 100) and (
+        not isinstance(pct, (int, float)) or not 0 <= pct <= 100
+    ):
+        raise EventError(f"event pct {pct!r} out of range; accepted: 0 to 100")
+    data = event.data
+    if data is not None and type(data) is not bytes and not isinstance(data, bytes):
+        raise EventError(f"event data is {type(data).__name__}, expected bytes or None")
+    summary = event.summary
+    if type(summary) is not dict and not isinstance(summary, dict):
+        raise EventError(f"event summary is {type(summary).__name__}, expected dict")
+    if not _json_native(summary):
+        check_json_value(summary)
 
 
 def check_order(last_type: str | None, event_type: str) -> None:

@@ -20,9 +20,9 @@ Frames are ``multiprocessing.connection``'s own: a 4-byte big-endian signed leng
 bytes, or -1, an 8-byte length and the bytes (CPython keeps this "for wire compatibility with
 3.7"). The tests check both directions against the running interpreter.
 
-``FrameProtocol`` is an ``asyncio.Protocol``: the selector's read callback decodes the frames
-and hands the messages on in the same step, with no stream reader and no task to wake in
-between. A batch from the child therefore costs the loop one step fewer than a line on stdout,
+``FrameProtocol`` is an ``asyncio.BufferedProtocol``: the selector's read callback reads into
+the frame decoder's own buffers, decodes the frames and hands the messages on in the same
+step, with no stream reader and no task to wake in between. A batch from the child therefore costs the loop one step fewer than a line on stdout,
 which goes through a ``StreamReader`` and the task reading it.
 """
 
@@ -65,11 +65,56 @@ def encode_batch(events: Sequence[ProgressEvent]) -> bytes:
     return BATCH + pickle.dumps([e.as_tuple() for e in events], protocol=5)
 
 
-def decode_batch(message: bytes) -> list[ProgressEvent]:
+def batch_frame(events: Sequence[ProgressEvent]) -> list[bytes]:
+    """``encode_batch(events)`` framed as ``Connection.send_bytes`` frames it, as the parts
+    to write in order: one for a small batch, the header apart for a large one, so that a
+    large pickled body is never copied only to put its length in front."""
+    body = pickle.dumps([e.as_tuple() for e in events], protocol=5)
+    size = len(body) + 1
+    if size > 0x7FFFFFFF:
+        return [_LEN.pack(-1) + _LONG_LEN.pack(size) + BATCH, body]
+    head = _BATCH_HEAD.pack(size, BATCH)
+    return [head + body] if size <= _JOIN_MAX else [head, body]
+
+
+class _FrameReader:
+    """A read-only file over a frame that is not ``bytes`` (a large one, read into a buffer of
+    its own), for the unpickler: a payload is copied once, by ``readinto``, from the frame
+    straight into its ``bytes`` object, where ``BytesIO`` would first copy the whole frame."""
+
+    def __init__(self, frame: bytes | bytearray, pos: int) -> None:
+        self._view = memoryview(frame)
+        self._pos = pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n < 0 else min(len(self._view), self._pos + n)
+        data = bytes(self._view[self._pos : end])
+        self._pos = end
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), len(self._view) - self._pos)
+        buffer[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def readline(self) -> bytes:
+        at = bytes(self._view[self._pos :]).find(b"\n")
+        return self.read(-1 if at < 0 else at + 1)
+
+
+def decode_batch(message: bytes | bytearray) -> list[ProgressEvent]:
     if message[:1] != BATCH:
-        raise WireError(f"expected a batch, got kind {message[:1]!r}")
+        raise WireError(f"expected a batch, got kind {bytes(message[:1])!r}")
     try:
-        rows: Any = _BuiltinsOnly(io.BytesIO(memoryview(message)[1:])).load()
+        stream: Any
+        if type(message) is bytes:
+            # BytesIO shares a bytes object's buffer (a slice or a memoryview would be copied).
+            stream = io.BytesIO(message)
+            stream.seek(1)
+        else:
+            stream = _FrameReader(message, 1)
+        rows: Any = _BuiltinsOnly(stream).load()
         return [ProgressEvent(*row) for row in rows]
     except WireError:
         raise
@@ -105,6 +150,10 @@ def shut_down(conn: Connection, how: int = socket.SHUT_WR) -> None:
 
 _LEN = struct.Struct("!i")
 _LONG_LEN = struct.Struct("!Q")
+_BATCH_HEAD = struct.Struct("!ic")  # a frame's length and the batch's kind byte
+#: Up to this size a frame is written as one joined buffer (copying it costs less than a
+#: second buffer); above it the header goes apart.
+_JOIN_MAX = 0xFFFF
 
 
 class FrameError(ValueError):
@@ -124,50 +173,101 @@ def frame(message: bytes) -> bytes:
 
 
 class FrameDecoder:
-    """Cuts a byte stream into messages; keeps an incomplete frame until the rest arrives."""
+    """Cuts a byte stream into messages; keeps an incomplete frame until the rest arrives.
 
-    def __init__(self) -> None:
-        self._pending = bytearray()
+    Reads go straight into its buffers: ``get_buffer`` is where the next read writes and
+    ``buffer_updated`` takes what it wrote (what ``asyncio.BufferedProtocol`` calls), so a
+    frame is never appended to one buffer and sliced out of it again. Frames that fit the
+    scratch buffer (``scratch`` bytes) are cut from it as ``bytes``; a larger one is read
+    into a ``bytearray`` of its own size and handed on as it is, with no copy. ``feed`` does
+    the same for bytes read elsewhere.
+    """
+
+    def __init__(self, scratch: int = 1 << 18) -> None:
+        if scratch < _LEN.size + _LONG_LEN.size:
+            raise ValueError(f"FrameDecoder scratch {scratch} must be >= 12 bytes")
+        self._buf = bytearray(scratch)
+        self._start = 0  # [_start, _end) of _buf: received, not yet a whole frame
+        self._end = 0
+        self._big: bytearray | None = None  # a frame larger than _buf, being filled
+        self._big_fill = 0
 
     def __repr__(self) -> str:
-        return f"<FrameDecoder pending={len(self._pending)} bytes>"
+        return f"<FrameDecoder pending={self.pending} bytes>"
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet make a whole frame."""
-        return len(self._pending)
+        return self._end - self._start + self._big_fill
+
+    def get_buffer(self) -> memoryview:
+        """Where the next read writes (at least one byte)."""
+        if self._big is not None:
+            return memoryview(self._big)[self._big_fill :]
+        if self._end == len(self._buf):  # full: move the partial frame to the front
+            rest = self._end - self._start
+            self._buf[:rest] = self._buf[self._start : self._end]
+            self._start, self._end = 0, rest
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> list[bytes | bytearray]:
+        """The messages completed by the *nbytes* just written into ``get_buffer()``."""
+        if self._big is not None:
+            self._big_fill += nbytes
+            if self._big_fill < len(self._big):
+                return []
+            messages: list[bytes | bytearray] = [self._big]
+            self._big, self._big_fill = None, 0
+            return messages
+        self._end += nbytes
+        return self._cut()
 
     def feed(self, data: bytes) -> list[bytes]:
-        """The messages completed by *data*, in order."""
-        if self._pending:
-            self._pending += data
-            src: bytes | bytearray = self._pending
-        else:
-            src = data  # the usual case: whole frames in one read, no copy into the buffer
+        """The messages completed by *data*, in order (each as ``bytes``)."""
         messages: list[bytes] = []
-        pos, end = 0, len(src)
-        while end - pos >= _LEN.size:
-            (size,) = _LEN.unpack_from(src, pos)
-            head = _LEN.size
-            if size == -1:
-                if end - pos < _LEN.size + _LONG_LEN.size:
-                    break
-                (size,) = _LONG_LEN.unpack_from(src, pos + _LEN.size)
-                head += _LONG_LEN.size
-            elif size < 0:
-                raise FrameError(f"bad frame length {size} (accepted: 0 or more, or -1)")
-            if end - pos - head < size:
+        view = memoryview(data)
+        while view:
+            buffer = self.get_buffer()
+            n = min(len(buffer), len(view))
+            buffer[:n] = view[:n]
+            buffer.release()
+            messages += (bytes(m) for m in self.buffer_updated(n))
+            view = view[n:]
+        return messages
+
+    def _cut(self) -> list[bytes | bytearray]:
+        messages: list[bytes | bytearray] = []
+        buf, pos, end = self._buf, self._start, self._end
+        with memoryview(buf) as view:
+            while end - pos >= _LEN.size:
+                (size,) = _LEN.unpack_from(buf, pos)
+                head = _LEN.size
+                if size == -1:
+                    if end - pos < _LEN.size + _LONG_LEN.size:
+                        break
+                    (size,) = _LONG_LEN.unpack_from(buf, pos + _LEN.size)
+                    head += _LONG_LEN.size
+                elif size < 0:
+                    raise FrameError(f"bad frame length {size} (accepted: 0 or more, or -1)")
+                if end - pos - head >= size:
+                    messages.append(bytes(view[pos + head : pos + head + size]))
+                    pos += head + size
+                    continue
+                if head + size > len(buf):  # will not fit: the rest is read into its own buffer
+                    have = end - pos - head
+                    self._big = bytearray(size)
+                    self._big[:have] = view[pos + head : end]
+                    self._big_fill = have
+                    pos = end
                 break
-            messages.append(bytes(src[pos + head : pos + head + size]))
-            pos += head + size
-        if src is self._pending:
-            del self._pending[:pos]
-        elif pos < end:
-            self._pending += memoryview(data)[pos:]
+        if pos == end:
+            self._start = self._end = 0
+        else:
+            self._start = pos
         return messages
 
 
-class FrameProtocol(asyncio.Protocol):
+class FrameProtocol(asyncio.BufferedProtocol):
     """Calls ``on_message`` for each message, ``on_read`` after each read's messages, and
     ``on_closed`` if the stream breaks.
 
@@ -185,14 +285,16 @@ class FrameProtocol(asyncio.Protocol):
 
     def __init__(
         self,
-        on_message: Callable[[bytes], bool],
+        on_message: Callable[[bytes | bytearray], bool],
         on_closed: Callable[[str | None], None],
         on_read: Callable[[], None] | None = None,
+        *,
+        scratch: int = 1 << 18,
     ) -> None:
         self._on_message = on_message
         self._on_closed = on_closed
         self._on_read = on_read
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder(scratch)
         self._done = False
         self.transport: asyncio.Transport | None = None
         self._out: socket.socket | None = None  # the duplicate the writes go through
@@ -209,11 +311,14 @@ class FrameProtocol(asyncio.Protocol):
             self._out = socket.socket(fileno=os.dup(sock.fileno()))
             self._out.setblocking(False)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._decoder.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._done:
             return
         try:
-            messages = self._decoder.feed(data)
+            messages = self._decoder.buffer_updated(nbytes)
         except FrameError as exc:
             self._finish(f"queue read failed: {exc}")
             return

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from veritas.protocol.event import EventError, ProgressEvent, check_json_value, validate_event
+from veritas.protocol.event import (
+    EventError,
+    ProgressEvent,
+    _json_native,
+    check_json_value,
+    validate_event,
+)
 from veritas.protocol.stdout_wire import MARKER, MalformedLine, decode_line, encode_line
 
 TRICKY = "🛒 שלום مرحبا 日本語 é\u0301 z\u200bw \u2028\u2029 nul\x00 lone\ud800 \udfff end"
@@ -120,3 +126,41 @@ def test_fields_are_defined_once_and_every_form_follows_them() -> None:
     event = _event(detail="d", summary={"k": 1}, data=b"x")
     assert tuple(event.as_dict()) == FIELDS
     assert event.as_tuple() == tuple(getattr(event, name) for name in FIELDS)
+
+
+class _Str(str):
+    pass
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats()
+    | st.builds(_Str, st.text()) | st.tuples(st.integers()),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text() | st.integers(), inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@given(_values)
+def test_the_fast_check_never_accepts_what_the_general_check_refuses(value: object) -> None:
+    try:
+        check_json_value(value)
+        accepted = True
+    except EventError:
+        accepted = False
+    if _json_native(value):
+        assert accepted
+    event = ProgressEvent("a", 0, "log", "scout", summary={"v": value})
+    if accepted:
+        validate_event(event)
+    else:
+        with pytest.raises(EventError):
+            validate_event(event)
+
+
+def test_a_new_phase_is_checked_once_and_a_bad_one_every_time() -> None:
+    validate_event(ProgressEvent("a", 0, "log", "fetch_2"))
+    validate_event(ProgressEvent("a", 1, "log", "fetch_2"))
+    for _ in range(2):
+        with pytest.raises(EventError, match="'Fetch' is not a phase identifier"):
+            validate_event(ProgressEvent("a", 2, "log", "Fetch"))

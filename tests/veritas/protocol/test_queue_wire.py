@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import random
 import socket
 import threading
 from multiprocessing.connection import Connection
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from veritas.protocol.queue_wire import FrameDecoder, FrameError, FrameProtocol, frame
+from veritas.protocol.event import ProgressEvent
+from veritas.protocol.queue_wire import (
+    FrameDecoder,
+    FrameError,
+    FrameProtocol,
+    batch_frame,
+    decode_batch,
+    encode_batch,
+    frame,
+)
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="the loop reads sockets on POSIX")
 SIZES = [0, 1, 5, 16_384, 16_385, 3 << 20]
@@ -93,11 +105,11 @@ def test_frames_written_by_frame_are_read_by_recv_bytes() -> None:
 def test_the_protocol_hands_on_what_send_bytes_wrote_and_stops_when_told() -> None:
     ours, theirs = socket.socketpair()
     conn = Connection(theirs.detach())
-    got: list[bytes] = []
+    got: list[bytes | bytearray] = []
     closed: list[str | None] = []
     stop = b"stop"
 
-    def on_message(message: bytes) -> bool:
+    def on_message(message: bytes | bytearray) -> bool:
         got.append(message)
         return message != stop
 
@@ -169,21 +181,16 @@ def test_a_failed_write_never_stops_the_reading() -> None:
     messages = [bytes([i]) * 1000 for i in range(100)]
     theirs.sendall(b"".join(frame(m) for m in messages))
     theirs.close()  # as a killed child's socket: gone both ways, its data still to be read
-    got: list[bytes] = []
+    got: list[bytes | bytearray] = []
     closed: list[str | None] = []
 
-    class SmallReads(FrameProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
-            transport.max_size = 4096  # type: ignore[attr-defined]  # many reads, not one
-
-    def on_message(message: bytes) -> bool:
+    def on_message(message: bytes | bytearray) -> bool:
         got.append(message)
         if len(got) == 1:
             protocol.write(b"ack")  # the peer is gone: this write fails
         return True
 
-    protocol = SmallReads(on_message, closed.append)
+    protocol = FrameProtocol(on_message, closed.append, scratch=4096)  # many reads, not one
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -201,3 +208,59 @@ def test_a_failed_write_never_stops_the_reading() -> None:
     assert closed == [
         f"queue closed without end of stream (acknowledgements stopped: {protocol.write_error})"
     ]
+
+
+def test_a_frame_larger_than_the_scratch_is_read_straight_into_its_own_buffer() -> None:
+    decoder = FrameDecoder(scratch=64)
+    big, small = bytes(range(256)) * 4, b"after"
+    wire = memoryview(frame(big) + frame(small))
+    got: list[bytes | bytearray] = []
+    sizes: list[int] = []
+    while wire:
+        buffer = decoder.get_buffer()
+        sizes.append(len(buffer))
+        n = min(len(buffer), len(wire))
+        buffer[:n] = wire[:n]
+        got += decoder.buffer_updated(n)
+        wire = wire[n:]
+    assert got == [big, small]
+    assert isinstance(got[0], bytearray)  # handed on as read, not copied into bytes
+    # After the first 64 bytes (header and 60 of the frame), one read takes the rest of it.
+    assert sizes[:2] == [64, len(big) - 60]
+    assert decoder.pending == 0
+
+
+events_st = st.lists(
+    st.builds(
+        ProgressEvent,
+        audit_id=st.text(),
+        seq=st.integers(min_value=0),
+        type=st.just("log"),
+        phase=st.just("scout"),
+        step=st.text(),
+        pct=st.floats(0, 100) | st.just(-0.0),
+        detail=st.text() | st.sampled_from(["\ud83d\ude00", "\x00", "\ud800"]),
+        summary=st.dictionaries(st.text(), st.integers() | st.floats(allow_nan=False)),
+        data=st.none() | st.binary() | st.binary(min_size=70_000, max_size=300_000),
+        timestamp=st.floats(allow_nan=False),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(events_st)
+def test_a_batch_decodes_the_same_from_bytes_and_from_a_frame_buffer(
+    events: list[ProgressEvent],
+) -> None:
+    message = encode_batch(events)
+    for received in (message, bytearray(message)):
+        decoded = decode_batch(received)
+        assert [pickle.dumps(e.as_tuple()) for e in decoded] == [
+            pickle.dumps(e.as_tuple()) for e in events
+        ]
+        assert all(type(e.data) is bytes for e in decoded if e.data is not None)
+    parts = batch_frame(events)
+    assert b"".join(parts) == frame(message)
+    assert len(parts) == (1 if len(message) <= 0xFFFF else 2)  # a large body is not copied
