@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from veritas.child.seqlog import SeqLog
-from veritas.protocol.event import ProgressEvent, check_order, validate_event
+from veritas.protocol.event import TERMINAL_TYPES, ProgressEvent, check_order, validate_event
 from veritas.protocol.stdout_wire import encode_control, encode_line
 
 if TYPE_CHECKING:  # a stdout-mode child never imports the Queue's code
@@ -105,7 +105,9 @@ class Emitter:
                 time.time(),
             )
             validate_event(event)
-            check_order(self.last_type, type)
+            last = self.last_type
+            if last is None or last in TERMINAL_TYPES or type == "audit_start":
+                check_order(last, type)  # raises: only these can be out of order
             self._send(event)
             if self._seq_log is not None:
                 self._seq_log.accepted(event.seq)

@@ -182,7 +182,7 @@ def _json_native(value: Any) -> bool:
                 return False
             kind = type(item)
             if not (kind is str or kind is int or kind is bool or item is None) and not (
-                _json_native(item)
+                item - item == 0.0 if kind is float else _json_native(item)
             ):
                 return False
         return True
@@ -190,7 +190,7 @@ def _json_native(value: Any) -> bool:
         for item in value:
             kind = type(item)
             if not (kind is str or kind is int or kind is bool or item is None) and not (
-                _json_native(item)
+                item - item == 0.0 if kind is float else _json_native(item)
             ):
                 return False
         return True

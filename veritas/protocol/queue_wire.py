@@ -36,6 +36,7 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable, Sequence
+from itertools import starmap
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from veritas.protocol.event import ProgressEvent
@@ -73,8 +74,8 @@ def batch_frame(events: Sequence[ProgressEvent]) -> list[bytes]:
     size = len(body) + 1
     if size > 0x7FFFFFFF:
         return [_LEN.pack(-1) + _LONG_LEN.pack(size) + BATCH, body]
-    head = _BATCH_HEAD.pack(size, BATCH)
-    return [head + body] if size <= _JOIN_MAX else [head, body]
+    head = BATCH_HEAD.pack(size, BATCH)
+    return [head + body] if size <= JOIN_MAX else [head, body]
 
 
 class _FrameReader:
@@ -115,7 +116,7 @@ def decode_batch(message: bytes | bytearray) -> list[ProgressEvent]:
         else:
             stream = _FrameReader(message, 1)
         rows: Any = _BuiltinsOnly(stream).load()
-        return [ProgressEvent(*row) for row in rows]
+        return list(starmap(ProgressEvent, rows))
     except WireError:
         raise
     except Exception as exc:
@@ -150,10 +151,10 @@ def shut_down(conn: Connection, how: int = socket.SHUT_WR) -> None:
 
 _LEN = struct.Struct("!i")
 _LONG_LEN = struct.Struct("!Q")
-_BATCH_HEAD = struct.Struct("!ic")  # a frame's length and the batch's kind byte
+BATCH_HEAD: Final = struct.Struct("!ic")  # a frame's length and the batch's kind byte
 #: Up to this size a frame is written as one joined buffer (copying it costs less than a
 #: second buffer); above it the header goes apart.
-_JOIN_MAX = 0xFFFF
+JOIN_MAX: Final = 0xFFFF
 
 
 class FrameError(ValueError):
