@@ -61,29 +61,25 @@ def md_code(value: Any) -> Markup:
     return Markup(f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}")
 
 
-@cache
-def html_environment() -> Environment:
+def _environment(**options: Any) -> Environment:
+    """The package's templates, strict about undefined names, block tags leaving no blank lines."""
     return Environment(
         loader=PackageLoader("harness.report", "templates"),
-        autoescape=True,
-        finalize=_html_value,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        **options,
     )
+
+
+@cache
+def html_environment() -> Environment:
+    return _environment(autoescape=True, finalize=_html_value)
 
 
 @cache
 def markdown_environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("harness.report", "templates"),
-        autoescape=False,
-        finalize=_md_value,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = _environment(autoescape=False, finalize=_md_value, keep_trailing_newline=True)
     env.filters["code"] = md_code
     return env
 
